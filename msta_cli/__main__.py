@@ -1,0 +1,3 @@
+from msta_cli.cli import main
+
+main()

@@ -1,0 +1,18 @@
+"""The `msta` command line: registers the commands, nothing else."""
+
+import typer
+
+from msta_cli.commands import train
+
+app = typer.Typer(
+    name="msta",
+    help="Adapt video-language CLIP models to action recognition with MSTA adapters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(name="train")(train.train)
+
+
+def main() -> None:
+    app()

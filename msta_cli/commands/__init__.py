@@ -1,0 +1,1 @@
+"""Thin Typer commands over msta_cli.core."""

@@ -1,0 +1,1 @@
+"""The core library: model, adapter, loss, data, training, evaluation. No CLI, no printing."""
