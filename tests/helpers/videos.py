@@ -1,0 +1,143 @@
+"""Tiny synthetic videos for tests: every frame encodes its own index, plus damaged variants.
+
+Each frame shows its index as a row of black/white columns (a binary number, most
+significant bit on the left), so a test can tell which frame a decoder returned even
+after lossy coding, resizing or colour conversion. 8 columns cover 256 frames.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+BITS = 8
+
+# Suffix -> encoders to try in order; the first one this PyAV build has is used.
+_CODECS = {
+    ".mp4": ("libx264", "h264", "mpeg4"),
+    ".mkv": ("libx264", "h264", "mpeg4"),
+    ".avi": ("mpeg4", "mjpeg"),
+    ".webm": ("libvpx-vp9", "libvpx"),
+}
+_PIXEL_FORMATS = {"mjpeg": "yuvj420p"}
+_QUALITY = {
+    "libx264": {"crf": "12"},
+    "h264": {"crf": "12"},
+    "libvpx-vp9": {"crf": "10", "b": "0"},
+    "libvpx": {"crf": "4", "b": "1M"},
+}
+
+
+def codec_available(name: str) -> bool:
+    """Whether this PyAV build can encode with `name` (use it to skip codec-specific tests)."""
+    try:
+        av.codec.Codec(name, "w")
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        return False
+    return True
+
+
+def frame_pattern(index: int, size: tuple[int, int]) -> np.ndarray:
+    """The uint8 (H, W, 3) picture that encodes `index`."""
+    if not 0 <= index < 2**BITS:
+        raise ValueError(f"frame index {index} does not fit in {BITS} bits")
+    height, width = size
+    bits = [(index >> (BITS - 1 - b)) & 1 for b in range(BITS)]
+    row = np.repeat(np.array(bits, dtype=np.uint8) * 255, -(-width // BITS))[:width]
+    return np.broadcast_to(row[None, :, None], (height, width, 3)).copy()
+
+
+def frame_index_of(frame) -> int:
+    """Read back the index from a decoded frame: uint8 (H, W, 3) numpy array or torch tensor."""
+    pixels = np.asarray(frame, dtype=np.float32)
+    height, width = pixels.shape[:2]
+    band = pixels[height // 4 : 3 * height // 4].mean(axis=(0, 2))
+    index = 0
+    for b in range(BITS):
+        lo, hi = b * width / BITS, (b + 1) * width / BITS
+        quarter = (hi - lo) / 4
+        centre = band[int(lo + quarter) : max(int(hi - quarter), int(lo + quarter) + 1)]
+        index = (index << 1) | int(centre.mean() > 127)
+    return index
+
+
+def write_video(
+    path: str | Path,
+    num_frames: int = 16,
+    size: tuple[int, int] = (32, 64),
+    fps: int = 25,
+    codec: str | None = None,
+    keyframe_interval: int = 8,
+    faststart: bool = False,
+) -> Path:
+    """Encode `num_frames` index-coded frames of `size` (h, w); the codec follows the suffix.
+
+    The default width is 64 because decord 0.6 returns corrupt buffers for some tiny widths
+    (16, 24, 48, 72). `keyframe_interval` is small by default so decoders must really seek; `faststart`
+    moves an mp4's index to the front, so a truncated copy still opens (mid-file damage).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if codec is None:
+        candidates = _CODECS.get(path.suffix.lower())
+        if candidates is None:
+            raise ValueError(f"no default codec for suffix {path.suffix!r}")
+        codec = next((c for c in candidates if codec_available(c)), None)
+        if codec is None:
+            raise RuntimeError(f"no encoder for {path.suffix} in this PyAV build: {candidates}")
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.height, stream.width = size
+        stream.pix_fmt = _PIXEL_FORMATS.get(codec, "yuv420p")
+        stream.gop_size = keyframe_interval
+        stream.bit_rate = 4_000_000
+        stream.options = _QUALITY.get(codec, {})
+        for index in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(frame_pattern(index, size), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def write_zero_byte(path: str | Path) -> Path:
+    """An empty file with a video suffix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def write_not_a_video(path: str | Path) -> Path:
+    """A text file wearing a video suffix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("this is not a video\n" * 20)
+    return path
+
+
+def truncate(path: str | Path, keep_fraction: float) -> Path:
+    """Cut the file to its first `keep_fraction` of bytes, in place (an interrupted download)."""
+    path = Path(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep_fraction)])
+    return path
+
+
+def damage_avi(path: str | Path, keep_fraction: float = 0.5) -> Path:
+    """Cut an AVI inside its `movi` chunk, in place: the header still claims every frame.
+
+    The index (`idx1`) after `movi` goes too, so demuxers fall back to the header's frame
+    count and only find out while decoding that the frames are missing.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    movi = data.find(b"movi")
+    if movi < 0:
+        raise ValueError(f"{path} has no movi chunk; is it an AVI?")
+    movi_size = int.from_bytes(data[movi - 4 : movi], "little")
+    path.write_bytes(data[: movi + 4 + int(movi_size * keep_fraction)])
+    return path
