@@ -14,5 +14,10 @@ app = typer.Typer(
 app.command(name="train")(train.train)
 
 
+@app.callback()
+def _group() -> None:
+    """Adapt video-language CLIP models to action recognition with MSTA adapters."""
+
+
 def main() -> None:
     app()

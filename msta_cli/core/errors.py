@@ -1,5 +1,7 @@
 """Error types whose messages a user can act on; commands map them to exit codes."""
 
+import difflib
+
 
 class MstaError(Exception):
     """A failure msta can explain (exit code 1)."""
@@ -7,3 +9,9 @@ class MstaError(Exception):
 
 class InputError(MstaError):
     """The user's input is wrong: a recipe, a file, an argument (exit code 2)."""
+
+
+def did_you_mean(value: str, choices: list[str]) -> str:
+    """A ' Did you mean ...?' hint for a misspelt key or name, or '' when nothing is close."""
+    close = difflib.get_close_matches(value, choices, n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""

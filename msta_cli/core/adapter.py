@@ -1,0 +1,82 @@
+"""The MSTA adapter of one transformer block (METHOD.md section 2).
+
+Per adapted block j: modality-specific down-projections (+ReLU), one shared r x r projection
+(+ReLU) used by both towers, a text up-projection, and a video up-projection made of a spatial
+Linear plus a temporal convolution over the frame axis.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from msta_cli.core.backbone import TokenLayout
+from msta_cli.core.errors import InputError
+
+TEMPORAL_KINDS = ("grouped", "depthwise", "none")
+
+
+class ScaleGradient(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by `factor` on the way back."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, factor: float) -> torch.Tensor:
+        ctx.factor = factor
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.factor, None
+
+
+def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
+    return ScaleGradient.apply(tensor, factor)
+
+
+class MstaBlockAdapter(nn.Module):
+    """Both towers' adapters for one block; `shared` is the single module they have in common."""
+
+    def __init__(self, vision_width: int, text_width: int, bottleneck: int, temporal: str = "grouped"):
+        super().__init__()
+        if temporal not in TEMPORAL_KINDS:
+            raise InputError(f"adapter.temporal must be one of {', '.join(TEMPORAL_KINDS)}; got {temporal!r}")
+        if temporal == "grouped" and vision_width % bottleneck:
+            raise InputError(
+                f"adapter.bottleneck {bottleneck} must divide the vision width {vision_width} "
+                "for the grouped temporal convolution (groups = bottleneck)"
+            )
+        self.temporal = temporal
+        self.text_down = nn.Linear(text_width, bottleneck)
+        self.video_down = nn.Linear(vision_width, bottleneck)
+        self.shared = nn.Linear(bottleneck, bottleneck)
+        self.text_up = nn.Linear(bottleneck, text_width)
+        self.video_up = nn.Linear(bottleneck, vision_width)
+        # The temporal up-projection: 3 * d_v weights + d_v biases either way (METHOD.md 2.4).
+        if temporal == "grouped":
+            self.temporal_up = nn.Conv1d(bottleneck, vision_width, 3, padding=1, groups=bottleneck)
+        elif temporal == "depthwise":
+            self.temporal_up = nn.Conv1d(vision_width, vision_width, 3, padding=1, groups=vision_width)
+        else:
+            self.temporal_up = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d)):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    def text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Text adapter on ln_1(x) of a text block: (..., d_t) -> (..., d_t)."""
+        hidden = F.relu(self.shared(F.relu(self.text_down(tokens))))
+        return self.text_up(hidden)
+
+    def video(self, tokens: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+        """Video adapter on ln_1(x) of a vision block; only the temporal path crosses frames."""
+        hidden = F.relu(self.shared(F.relu(self.video_down(tokens))))
+        spatial = self.video_up(hidden)
+        if self.temporal_up is None:
+            return spatial
+        temporal_input = hidden if self.temporal == "grouped" else spatial
+        return spatial + layout.over_frames(temporal_input, self.temporal_up)

@@ -1,0 +1,187 @@
+"""Frozen video-language backbones behind one small interface the adapter and loss rely on.
+
+A backbone exposes its transformer blocks (where adapters attach), a token layout (how a vision
+block's tokens map onto frames, for the temporal path), video and text encoders, a tokenizer,
+its frozen logit scale and its own preprocessing. Frame-wise image CLIP from open_clip is the
+implementation here; a joint space-time backbone (ViCLIP) plugs in by providing the same members
+with its own layout, without touching the adapter or the loss.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import open_clip
+import torch
+from torch import nn
+
+from msta_cli.core.config import ModelConfig
+from msta_cli.core.errors import InputError, MstaError, did_you_mean
+
+NO_WEIGHTS = ("none", "")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The backbone's own input contract; videos are normalised with these, never ImageNet's."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+
+
+class TokenLayout(Protocol):
+    """Maps a vision block's tokens onto (clip, frame) so a convolution can run over frames."""
+
+    def over_frames(self, tokens: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+        """Apply `conv` (a Conv1d over time) to every token position present in every frame."""
+        ...
+
+
+class FramewiseLayout:
+    """Image CLIP applied per frame: a block sees (clips * frames, tokens, channels).
+
+    `num_frames` is set by the backbone's `encode_video` for the duration of one forward pass,
+    because the image tower itself has no notion of clips.
+    """
+
+    def __init__(self) -> None:
+        self.num_frames = 1
+
+    def over_frames(self, tokens: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+        frames_times_clips, num_tokens, channels = tokens.shape
+        clips = frames_times_clips // self.num_frames
+        # (B*T, N, C) -> (B*N, C, T): every token position of every frame is one time series.
+        series = tokens.reshape(clips, self.num_frames, num_tokens, channels).permute(0, 2, 3, 1)
+        mixed = conv(series.reshape(clips * num_tokens, channels, self.num_frames))
+        out_channels = mixed.shape[1]
+        mixed = mixed.reshape(clips, num_tokens, out_channels, self.num_frames).permute(0, 3, 1, 2)
+        return mixed.reshape(frames_times_clips, num_tokens, out_channels)
+
+
+class Backbone(nn.Module):
+    """What MSTA needs from a frozen video-language model."""
+
+    name: str
+    pretrained: str
+    vision_blocks: list[nn.Module]
+    text_blocks: list[nn.Module]
+    vision_width: int
+    text_width: int
+    embed_dim: int
+    token_layout: TokenLayout
+    preprocessing: Preprocessing
+    tokenize: Callable[[list[str]], torch.Tensor]
+
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """(clips, frames, 3, H, W) float -> (clips, embed_dim), not normalised."""
+        raise NotImplementedError
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(texts, context) token ids -> (texts, embed_dim), not normalised."""
+        raise NotImplementedError
+
+    def logit_scale(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class OpenClipFramewise(Backbone):
+    """An open_clip image CLIP encoding a video frame by frame; the video embedding is the mean."""
+
+    def __init__(self, clip: nn.Module, tokenizer: Callable, name: str, pretrained: str):
+        super().__init__()
+        self.clip = clip
+        self.name = name
+        self.pretrained = pretrained
+        self.tokenize = tokenizer
+        visual_transformer = getattr(clip.visual, "transformer", None)
+        if visual_transformer is None:
+            raise InputError(f"model.backbone '{name}': MSTA needs a ViT image tower; this one has no transformer blocks")
+        text_transformer = _text_transformer(clip, name)
+        self.vision_blocks = list(visual_transformer.resblocks)
+        self.text_blocks = list(text_transformer.resblocks)
+        self.vision_width = visual_transformer.width
+        self.text_width = text_transformer.width
+        self.embed_dim = clip.visual.output_dim
+        self.token_layout = FramewiseLayout()
+        self.preprocessing = _preprocessing_of(clip)
+
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        clips, num_frames = frames.shape[:2]
+        self.token_layout.num_frames = num_frames
+        frame_embeddings = self.clip.encode_image(frames.flatten(0, 1))
+        return frame_embeddings.reshape(clips, num_frames, -1).mean(dim=1)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.clip.encode_text(tokens)
+
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale.exp()
+
+
+def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
+    """Build the configured open_clip model, with weights from a tag, a local file, or none."""
+    name = config.backbone
+    pretrained = _resolve_pretrained(name, config.pretrained)
+    try:
+        clip = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=config.cache_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise InputError(f"model.backbone '{name}': {error}") from None
+    except RuntimeError as error:
+        raise MstaError(
+            f"could not load weights '{config.pretrained}' for '{name}': {error}. Without network access, "
+            "point model.pretrained at a local checkpoint file."
+        ) from None
+    clip.requires_grad_(False)
+    clip.eval()
+    tokenizer = open_clip.get_tokenizer(name)
+    return OpenClipFramewise(clip, tokenizer, name=name, pretrained=config.pretrained)
+
+
+def _resolve_pretrained(name: str, pretrained: str) -> str | None:
+    """Validate name and weights before open_clip starts a download that would fail late."""
+    if name.startswith("local-dir:"):
+        if not Path(name.removeprefix("local-dir:")).is_dir():
+            raise InputError(f"model.backbone '{name}': folder not found")
+        return None
+    if name.startswith("hf-hub:"):
+        return None
+    if name not in open_clip.list_models():
+        raise InputError(_unknown_choice("model.backbone", name, open_clip.list_models()))
+    if pretrained.lower() in NO_WEIGHTS:
+        return None
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained in tags or os.path.isfile(pretrained):
+        return pretrained
+    if os.sep in pretrained or Path(pretrained).suffix:
+        raise InputError(f"model.pretrained '{pretrained}': checkpoint file not found")
+    raise InputError(_unknown_choice("model.pretrained", pretrained, [*tags, "none"], "or a local checkpoint file"))
+
+
+def _unknown_choice(key: str, value: str, choices: list[str], extra: str = "") -> str:
+    shown = ", ".join(choices[:40]) + (" ..." if len(choices) > 40 else "")
+    return f"{key} '{value}' is unknown.{did_you_mean(value, choices)} Valid: {shown}{' ' + extra if extra else ''}"
+
+
+def _text_transformer(clip: nn.Module, name: str) -> nn.Module:
+    if hasattr(clip, "transformer"):
+        return clip.transformer
+    text_transformer = getattr(getattr(clip, "text", None), "transformer", None)
+    if text_transformer is None or not hasattr(text_transformer, "resblocks"):
+        raise InputError(f"model.backbone '{name}': MSTA needs an open_clip text transformer; this text tower has none")
+    return text_transformer
+
+
+def _preprocessing_of(clip: nn.Module) -> Preprocessing:
+    config = open_clip.get_model_preprocess_cfg(clip)
+    size = config["size"]
+    return Preprocessing(
+        size=int(size if isinstance(size, int) else size[0]),
+        mean=tuple(float(v) for v in config["mean"]),
+        std=tuple(float(v) for v in config["std"]),
+        interpolation=str(config.get("interpolation", "bicubic")),
+    )

@@ -1,0 +1,273 @@
+"""Typed run configuration: YAML recipes and `key=value` overrides, validated with precise errors.
+
+The schema is a tree of dataclasses; every field has a default, so a recipe only states what it
+changes. Hand-written validation instead of a schema library: errors must name the recipe's line
+and column and suggest the closest valid key, which no small library does for us.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from msta_cli.core.errors import InputError, did_you_mean
+
+
+@dataclass
+class ModelConfig:
+    """Which frozen CLIP to adapt."""
+
+    # open_clip model name (e.g. ViT-B-16-quickgelu) or `local-dir:/path` holding open_clip_config.json.
+    backbone: str = "ViT-B-16-quickgelu"
+    # open_clip pretrained tag (e.g. openai), a local checkpoint file, or "none" for random weights.
+    pretrained: str = "openai"
+    # Where open_clip caches downloaded weights; null uses its default.
+    cache_dir: str | None = None
+
+
+@dataclass
+class AdapterConfig:
+    """MSTA adapter hyper-parameters (METHOD.md section 2)."""
+
+    bottleneck: int = 256
+    # 1-indexed inclusive range of adapted blocks, the same in both towers.
+    blocks: list[int] = field(default_factory=lambda: [1, 12])
+    # lambda: weight of the adapter branch in `block(x) + lambda * adapter(ln_1(x))`.
+    scale: float = 0.005
+    # MMA's trick: adapter weights learn as if scale were 1 while the forward uses `scale`.
+    gradient_scale: bool = True
+    # grouped: Conv1d(r -> d_v, k=3, groups=r); depthwise: Conv1d(d_v, d_v, k=3, groups=d_v); none.
+    temporal: Literal["grouped", "depthwise", "none"] = "grouped"
+
+
+@dataclass
+class TextConfig:
+    """Prompts that turn class names into text."""
+
+    # Several templates: their normalised embeddings are averaged per class.
+    templates: list[str] = field(default_factory=lambda: ["a video of {}."])
+
+
+@dataclass
+class DescriptionsConfig:
+    """Class descriptions for the consistency loss: one msta file, or the authors' s/t pair."""
+
+    # msta format: {"class name": {"spatial": [...], "temporal": [...]}, ...}
+    file: str | None = None
+    # Authors' index-keyed files ({"0": ["...", "..."], ...}) and the labels.csv they index.
+    spatial: str | None = None
+    temporal: str | None = None
+    labels: str | None = None
+
+
+@dataclass
+class LossConfig:
+    """L = CE + alpha * L_CC (METHOD.md section 4)."""
+
+    consistency_weight: float = 1.0
+    label_smoothing: float = 0.0
+    descriptions: DescriptionsConfig = field(default_factory=DescriptionsConfig)
+
+
+@dataclass
+class DataConfig:
+    """Where the prepared dataset lives and how clips are sampled and augmented."""
+
+    # Output folder of `msta prepare` (holds dataset.yaml, labels.csv and the split CSVs).
+    root: str = "data/hmdb51"
+    train_split: str = "train_1.csv"
+    train_labels: str = "labels.csv"
+    test_split: str = "test_1.csv"
+    test_labels: str = "labels.csv"
+    num_frames: int = 8
+    sampling: Literal["segment", "dense"] = "segment"
+    input_size: int = 224
+    resize_short_side: int = 256
+    crop_scales: list[float] = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
+    flip_probability: float = 0.5
+    color_jitter_probability: float = 0.8
+    grayscale_probability: float = 0.2
+    # Normalisation comes from the backbone's own preprocessing config; recorded here for audit.
+    normalization: Literal["backbone"] = "backbone"
+    workers: int = 4
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with a per-step cosine schedule and linear warm-up (METHOD.md section 5)."""
+
+    epochs: int = 50
+    warmup_epochs: int = 5
+    lr: float = 1.0e-3
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 1.0e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1.0e-8
+    # Effective batch (clips per optimizer step over all processes).
+    batch_size: int = 32
+    # Clips per forward pass per process; accumulation covers the rest.
+    micro_batch_size: int = 4
+    grad_clip_norm: float | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+
+@dataclass
+class EvalConfig:
+    """Test-time views and which checkpoint counts as the result."""
+
+    # clips x crops, e.g. "10x3" for HMDB51.
+    views: str = "10x3"
+    model_selection: Literal["last", "best-on-val", "best-on-test"] = "last"
+
+
+@dataclass
+class Config:
+    """A complete run: every hyper-parameter spelled out."""
+
+    name: str = "msta"
+    seed: int = 0
+    output_dir: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML recipe, apply dotted `key=value` overrides, and return a validated Config."""
+    path = Path(recipe)
+    if not path.is_file():
+        raise InputError(f"{path}: recipe file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        marks = _key_marks(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise InputError(f"{where}: invalid YAML: {error.problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a recipe must be a mapping of keys to values")
+    for override in overrides:
+        _apply_override(data, override)
+    return _build(Config, data, "", _Locator(path, marks))
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain nested dict, for YAML/JSON output of the resolved config."""
+    return dataclasses.asdict(config)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+class _Locator:
+    """Turns a dotted key into `recipe.yaml:line:col` when the key came from the recipe."""
+
+    def __init__(self, path: Path, marks: dict[str, tuple[int, int]]):
+        self.path = path
+        self.marks = marks
+
+    def where(self, key: str) -> str:
+        if key in self.marks:
+            line, column = self.marks[key]
+            return f"{self.path}:{line}:{column}"
+        parent = key.rpartition(".")[0]
+        if parent in self.marks:
+            line, column = self.marks[parent]
+            return f"{self.path}:{line}:{column}"
+        return f"{self.path} (override)"
+
+
+def _key_marks(node: yaml.Node | None, prefix: str = "") -> dict[str, tuple[int, int]]:
+    marks: dict[str, tuple[int, int]] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            marks[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            marks.update(_key_marks(value_node, key + "."))
+    return marks
+
+
+def _apply_override(data: dict, override: str) -> None:
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise InputError(f"override {override!r}: expected key=value, e.g. adapter.bottleneck=128")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, data: Any, prefix: str, locator: _Locator) -> Any:
+    section = prefix.rstrip(".") or "recipe"
+    if not isinstance(data, dict):
+        raise InputError(f"{locator.where(section)}: '{section}' must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise InputError(_unknown_key_message(str(key), dotted, list(fields), locator))
+        values[key] = _convert(hints[key], value, dotted, locator)
+    return cls(**values)
+
+
+def _unknown_key_message(key: str, dotted: str, valid: list[str], locator: _Locator) -> str:
+    return f"{locator.where(dotted)}: unknown key '{dotted}'. Valid keys here: {', '.join(valid)}.{did_you_mean(key, valid)}"
+
+
+def _convert(hint: Any, value: Any, key: str, locator: _Locator) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".", locator)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _convert(inner, value, key, locator)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(str(a) for a in args)
+            raise InputError(f"{locator.where(key)}: '{key}' must be one of {choices}; got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise InputError(f"{locator.where(key)}: '{key}' must be a list; got {value!r}")
+        return [_convert(args[0], item, key, locator) for item in value]
+    return _convert_scalar(hint, value, key, locator)
+
+
+def _convert_scalar(hint: type, value: Any, key: str, locator: _Locator) -> Any:
+    # bool is a subclass of int in Python, so it is rejected explicitly for numeric fields.
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and type(value) is hint:
+        return value
+    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[hint]
+    raise InputError(f"{locator.where(key)}: '{key}' must be {expected}; got {value!r} ({type(value).__name__})")

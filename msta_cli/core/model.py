@@ -1,0 +1,152 @@
+"""A frozen backbone with MSTA adapters attached to a range of blocks in both towers.
+
+Adapters attach through forward hooks, `output + lambda * adapter(ln_1(input))`, so the
+backbone's module tree and state dict stay exactly open_clip's and the adapters have a single
+owner (`MstaModel.adapters`), which is what gets saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from msta_cli.core.adapter import MstaBlockAdapter, scale_gradient
+from msta_cli.core.backbone import Backbone, load_backbone
+from msta_cli.core.config import AdapterConfig, Config
+from msta_cli.core.errors import InputError
+
+ADAPTER_PARTS = ("text_down", "text_up", "shared", "video_down", "video_up", "temporal_up")
+
+
+class MstaModel(nn.Module):
+    """Frozen video-language backbone + trainable MSTA adapters."""
+
+    def __init__(self, backbone: Backbone, adapter: AdapterConfig, templates: list[str]):
+        super().__init__()
+        self.backbone = backbone
+        self.adapter_config = adapter
+        self.templates = list(templates)
+        self.scale = adapter.scale
+        self.gradient_scale = adapter.gradient_scale
+        self.backbone.requires_grad_(False)
+        self.adapted_blocks = _block_range(adapter.blocks, len(backbone.vision_blocks), len(backbone.text_blocks))
+        self.adapters = nn.ModuleDict(
+            {
+                str(block): MstaBlockAdapter(backbone.vision_width, backbone.text_width, adapter.bottleneck, adapter.temporal)
+                for block in self.adapted_blocks
+            }
+        )
+        self._adapters_active = True
+        for block in self.adapted_blocks:
+            block_adapter = self.adapters[str(block)]
+            layout = backbone.token_layout
+            backbone.vision_blocks[block - 1].register_forward_hook(
+                self._residual_hook(lambda x, a=block_adapter: a.video(x, layout)), with_kwargs=True
+            )
+            backbone.text_blocks[block - 1].register_forward_hook(
+                self._residual_hook(block_adapter.text), with_kwargs=True
+            )
+
+    def _residual_hook(self, branch: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+        def hook(block: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor) -> torch.Tensor:
+            if not self._adapters_active:
+                return output
+            block_input = args[0] if args else kwargs["q_x"]
+            branch_input = block.ln_1(block_input)
+            if not self.gradient_scale:
+                return output + self.scale * branch(branch_input)
+            # Adapter weights see gradients as if scale were 1; everything else sees the true ones.
+            adapted = branch(scale_gradient(branch_input, self.scale))
+            return output + self.scale * scale_gradient(adapted, 1.0 / self.scale)
+
+        return hook
+
+    def train(self, mode: bool = True) -> "MstaModel":
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    @contextlib.contextmanager
+    def adapters_disabled(self) -> Iterator[None]:
+        """The frozen branch: the same backbone with every adapter switched off."""
+        previous = self._adapters_active
+        self._adapters_active = False
+        try:
+            yield
+        finally:
+            self._adapters_active = previous
+
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """(clips, frames, 3, H, W) normalised float -> (clips, embed_dim), L2-normalised."""
+        return F.normalize(self.backbone.encode_video(frames), dim=-1)
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """Texts -> (texts, embed_dim), L2-normalised, through the adapted text tower."""
+        device = next(self.backbone.parameters()).device
+        tokens = self.backbone.tokenize(texts).to(device)
+        return F.normalize(self.backbone.encode_text(tokens), dim=-1)
+
+    def class_embeddings(self, class_names: list[str]) -> torch.Tensor:
+        """One embedding per class: the normalised mean over the templates' embeddings."""
+        prompts = [template.format(name) for name in class_names for template in self.templates]
+        embeddings = self.encode_texts(prompts).reshape(len(class_names), len(self.templates), -1)
+        return F.normalize(embeddings.mean(dim=1), dim=-1)
+
+    @torch.no_grad()
+    def description_embeddings(self, descriptions: list[list[str]]) -> torch.Tensor:
+        """Frozen-branch embedding per class: normalised mean of its N normalised sentences."""
+        counts = [len(sentences) for sentences in descriptions]
+        flat = [sentence for sentences in descriptions for sentence in sentences]
+        with self.adapters_disabled():
+            embeddings = self.encode_texts(flat)
+        per_class = torch.split(embeddings, counts)
+        return F.normalize(torch.stack([group.mean(dim=0) for group in per_class]), dim=-1)
+
+    def logits(self, video_embeddings: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity times the backbone's own frozen logit scale."""
+        return self.backbone.logit_scale() * video_embeddings @ class_embeddings.t()
+
+    def forward(self, frames: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.encode_video(frames), class_embeddings)
+
+
+def create_model(config: Config, device: str | torch.device = "cpu") -> MstaModel:
+    """The configured backbone with the configured adapters, on `device`."""
+    backbone = load_backbone(config.model, device)
+    return MstaModel(backbone, config.adapter, config.text.templates).to(device)
+
+
+def parameter_summary(model: MstaModel) -> dict:
+    """Totals and the per-part split the paper reports (trainable = adapters only)."""
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = backbone + sum(p.numel() for p in model.adapters.parameters())
+    parts = {part: 0 for part in ADAPTER_PARTS}
+    for name, parameter in model.adapters.named_parameters():
+        parts[name.split(".")[1]] += parameter.numel()
+    return {
+        "total": total,
+        "trainable": trainable,
+        "trainable_percent": round(100.0 * trainable / total, 4),
+        "backbone": backbone,
+        "trainable_percent_of_backbone": round(100.0 * trainable / backbone, 4),
+        "adapted_blocks": model.adapted_blocks,
+        "per_part": parts,
+    }
+
+
+def _block_range(blocks: list[int], vision_depth: int, text_depth: int) -> list[int]:
+    if len(blocks) != 2:
+        raise InputError(f"adapter.blocks must be [start, end] (1-indexed, inclusive); got {blocks}")
+    start, end = blocks
+    depth = min(vision_depth, text_depth)
+    if not 1 <= start <= end <= depth:
+        raise InputError(
+            f"adapter.blocks [{start}, {end}] is outside this backbone: blocks 1..{depth} exist in both towers "
+            f"(vision {vision_depth}, text {text_depth})"
+        )
+    return list(range(start, end + 1))
