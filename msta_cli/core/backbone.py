@@ -54,7 +54,9 @@ class FramewiseLayout:
 
     def over_frames(self, tokens: torch.Tensor, conv: nn.Module) -> torch.Tensor:
         frames_times_clips, num_tokens, channels = tokens.shape
-        clips = frames_times_clips // self.num_frames
+        clips, remainder = divmod(frames_times_clips, self.num_frames)
+        if remainder:
+            raise ValueError(f"{frames_times_clips} frame images do not split into clips of {self.num_frames} frames")
         # (B*T, N, C) -> (B*N, C, T): every token position of every frame is one time series.
         series = tokens.reshape(clips, self.num_frames, num_tokens, channels).permute(0, 2, 3, 1)
         mixed = conv(series.reshape(clips * num_tokens, channels, self.num_frames))

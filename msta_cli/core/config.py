@@ -265,6 +265,12 @@ def _convert_scalar(hint: type, value: Any, key: str, locator: _Locator) -> Any:
     # bool is a subclass of int in Python, so it is rejected explicitly for numeric fields.
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    # PyYAML follows YAML 1.1, which reads `1e-3` (no dot) as a string; users mean a number.
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint in (str, bool) and type(value) is hint:

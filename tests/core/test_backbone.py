@@ -1,0 +1,67 @@
+import open_clip
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from msta_cli.core.backbone import load_backbone
+from msta_cli.core.config import ModelConfig
+from msta_cli.core.errors import InputError
+from tests.helpers.models import TINY_MEAN, TINY_STD, tiny_model_config, write_tiny_clip
+
+
+def test_preprocessing_comes_from_the_models_own_config(tiny_backbone_name):
+    backbone = load_backbone(ModelConfig(backbone=tiny_backbone_name))
+    assert backbone.preprocessing.size == 32
+    assert list(backbone.preprocessing.mean) == TINY_MEAN and list(backbone.preprocessing.std) == TINY_STD
+    assert not any(p.requires_grad for p in backbone.parameters())
+
+
+def test_openai_tag_brings_openai_normalisation_without_downloading():
+    backbone = load_backbone(ModelConfig(backbone="ViT-B-16-quickgelu", pretrained="none"))
+    assert backbone.preprocessing.mean == pytest.approx((0.48145466, 0.4578275, 0.40821073))
+    assert (backbone.vision_width, backbone.text_width, len(backbone.vision_blocks)) == (768, 512, 12)
+
+
+def test_local_checkpoint_file_is_loaded(tmp_path):
+    config_path = tmp_path / "msta-test-tiny.json"
+    import json
+
+    config_path.write_text(json.dumps(tiny_model_config()))
+    open_clip.add_model_config(config_path)
+    torch.manual_seed(7)
+    source = open_clip.create_model("msta-test-tiny")
+    save_file(source.state_dict(), tmp_path / "weights.safetensors")
+    backbone = load_backbone(ModelConfig(backbone="msta-test-tiny", pretrained=str(tmp_path / "weights.safetensors")))
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(backbone.clip.state_dict()[name], tensor), name
+
+
+def test_local_dir_weights_are_loaded_and_without_them_weights_are_random(tmp_path):
+    with_weights = write_tiny_clip(tmp_path / "with-weights")
+    without = write_tiny_clip(tmp_path / "config-only", weights=False)
+
+    def conv_weight(name: str, seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return load_backbone(ModelConfig(backbone=name)).clip.visual.conv1.weight
+
+    assert torch.equal(conv_weight(with_weights, 3), conv_weight(with_weights, 4))
+    assert not torch.equal(conv_weight(without, 3), conv_weight(without, 4))
+
+
+@pytest.mark.parametrize(
+    ("backbone", "pretrained", "message"),
+    [
+        ("ViT-B-16-quickgelo", "openai", r"model.backbone 'ViT-B-16-quickgelo' is unknown. Did you mean 'ViT-B-16-quickgelu'\?"),
+        ("ViT-B-16-quickgelu", "opneai", r"model.pretrained 'opneai' is unknown. Did you mean 'openai'\?.*or a local checkpoint file"),
+        ("ViT-B-16-quickgelu", "/no/such/weights.pt", r"model.pretrained '/no/such/weights.pt': checkpoint file not found"),
+        ("local-dir:/no/such/folder", "none", r"folder not found"),
+    ],
+)
+def test_bad_backbone_choices_are_input_errors(backbone, pretrained, message):
+    with pytest.raises(InputError, match=message):
+        load_backbone(ModelConfig(backbone=backbone, pretrained=pretrained))
+
+
+def test_resnet_towers_are_refused():
+    with pytest.raises(InputError, match="needs a ViT image tower"):
+        load_backbone(ModelConfig(backbone="RN50", pretrained="none"))

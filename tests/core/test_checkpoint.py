@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+
+from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_adapter, read_adapter_config, save_adapter
+from msta_cli.core.config import Config
+from msta_cli.core.errors import InputError
+from msta_cli.core.model import MstaModel, create_model
+from tests.helpers.models import write_tiny_clip
+
+
+def _outputs(model: MstaModel) -> torch.Tensor:
+    torch.manual_seed(1)
+    frames = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        return model(frames, model.class_embeddings(["run", "jump"]))
+
+
+def _rebuilt(directory) -> MstaModel:
+    model_config, adapter_config, templates = read_adapter_config(directory)
+    config = Config(model=model_config, adapter=adapter_config)
+    config.text.templates = templates
+    torch.manual_seed(123)  # different random adapters until the checkpoint is loaded
+    return create_model(config)
+
+
+def test_round_trip_gives_identical_outputs(tiny_model, tmp_path):
+    save_adapter(tiny_model, tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
+    restored = _rebuilt(tmp_path / "ckpt")
+    assert not torch.equal(_outputs(restored), _outputs(tiny_model))
+    load_adapter(restored, tmp_path / "ckpt")
+    assert torch.equal(_outputs(restored), _outputs(tiny_model))
+    assert restored.templates == tiny_model.templates
+
+
+def test_config_records_backbone_adapter_template_and_version(tiny_model, tmp_path):
+    save_adapter(tiny_model, tmp_path)
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    assert config["backbone"]["name"] == tiny_model.backbone.name
+    assert config["adapter"]["bottleneck"] == 16 and config["templates"] == tiny_model.templates
+    assert config["msta_version"] and config["preprocessing"]["mean"] == [0.5, 0.4, 0.3]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_loading_onto_a_different_backbone_is_an_error(tiny_model, tiny_config, tmp_path):
+    save_adapter(tiny_model, tmp_path / "ckpt")
+    tiny_config.model.backbone = write_tiny_clip(tmp_path / "wider", width=96)
+    tiny_config.adapter.bottleneck = 16
+    other = create_model(tiny_config)
+    with pytest.raises(InputError, match=r"trained on a different backbone \(name: .*vision_width: checkpoint 64, model 96"):
+        load_adapter(other, tmp_path / "ckpt")
+
+
+def test_loading_into_other_adapter_shapes_is_an_error_not_a_partial_load(tiny_model, tiny_config, tmp_path):
+    save_adapter(tiny_model, tmp_path / "ckpt")
+    tiny_config.adapter.blocks = [2, 2]
+    other = create_model(tiny_config)
+    before = {k: v.clone() for k, v in other.adapters.state_dict().items()}
+    with pytest.raises(InputError, match="adapter weights do not fit"):
+        load_adapter(other, tmp_path / "ckpt")
+    assert all(torch.equal(v, before[k]) for k, v in other.adapters.state_dict().items())
+
+
+def test_missing_or_foreign_checkpoint_folders(tiny_model, tmp_path):
+    with pytest.raises(InputError, match="adapter_config.json: not found"):
+        load_adapter(tiny_model, tmp_path)
+    (tmp_path / CONFIG_FILE).write_text('{"format": "something-else"}')
+    with pytest.raises(InputError, match="not an msta adapter config"):
+        load_adapter(tiny_model, tmp_path)
