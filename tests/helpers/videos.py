@@ -72,12 +72,14 @@ def write_video(
     codec: str | None = None,
     keyframe_interval: int = 8,
     faststart: bool = False,
+    b_frames: int | None = None,
 ) -> Path:
     """Encode `num_frames` index-coded frames of `size` (h, w); the codec follows the suffix.
 
     The default width is 64 because decord 0.6 returns corrupt buffers for some tiny widths
     (16, 24, 48, 72). `keyframe_interval` is small by default so decoders must really seek; `faststart`
     moves an mp4's index to the front, so a truncated copy still opens (mid-file damage).
+    `b_frames` sets the encoder's maximum run of B-frames (None keeps its default).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +98,8 @@ def write_video(
         stream.gop_size = keyframe_interval
         stream.bit_rate = 4_000_000
         stream.options = _QUALITY.get(codec, {})
+        if b_frames is not None:
+            stream.codec_context.max_b_frames = b_frames
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_pattern(index, size), format="rgb24")
             container.mux(stream.encode(frame))

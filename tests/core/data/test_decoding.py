@@ -1,0 +1,130 @@
+"""Decoding returns exactly the requested frames and names the file and reason when it cannot."""
+
+import pytest
+import torch
+
+from msta_cli.core.data import decoding
+from msta_cli.core.data.decoding import VideoError, open_video, resolve_backend
+from msta_cli.core.errors import InputError, MstaError
+from tests.helpers.videos import (
+    codec_available,
+    damage_avi,
+    frame_index_of,
+    truncate,
+    write_not_a_video,
+    write_video,
+    write_zero_byte,
+)
+
+BACKENDS = ["pyav"] + (["decord"] if decoding.decord_available() else [])
+SUFFIXES = [".mp4", ".avi"] + ([".webm"] if codec_available("libvpx-vp9") else [])
+FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    return {suffix: write_video(root / f"clip{suffix}", FRAMES) for suffix in SUFFIXES}
+
+
+def indices_of(frames: torch.Tensor) -> list[int]:
+    return [frame_index_of(frame) for frame in frames]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_get_batch_returns_the_requested_frames(videos, backend, suffix):
+    wanted = [39, 0, 17, 17, 5, 31, 8]
+    with open_video(videos[suffix], backend) as reader:
+        assert reader.num_frames == FRAMES
+        assert reader.fps == pytest.approx(25)
+        frames = reader.get_batch(wanted)
+        assert frames.dtype == torch.uint8
+        assert frames.shape == (len(wanted), 32, 64, 3)
+        assert indices_of(frames) == wanted
+        # a later, earlier request seeks backwards
+        assert indices_of(reader.get_batch([2, 3])) == [2, 3]
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_backends_agree(videos, suffix):
+    if len(BACKENDS) < 2:
+        pytest.skip("decord is not installed")
+    wanted = list(range(0, FRAMES, 3))
+    with open_video(videos[suffix], "decord") as a, open_video(videos[suffix], "pyav") as b:
+        assert torch.equal(a.get_batch(wanted), b.get_batch(wanted))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_short_side_resizes_on_decode(videos, backend):
+    with open_video(videos[".mp4"], backend, short_side=48) as reader:
+        frames = reader.get_batch([3, 30])
+    assert frames.shape == (2, 48, 96, 3)
+    assert indices_of(frames) == [3, 30]
+
+
+def test_auto_decodes_avi_with_pyav_because_decord_misplaces_b_frames(tmp_path):
+    video = write_video(tmp_path / "bframes.avi", 20, b_frames=2)
+    assert resolve_backend("auto", video) == "pyav"
+    wanted = [0, 1, 3, 9, 19, 14]
+    with open_video(video) as reader:
+        assert indices_of(reader.get_batch(wanted)) == wanted
+
+
+def test_backend_choice(monkeypatch):
+    with pytest.raises(InputError, match="unknown video backend"):
+        resolve_backend("opencv", "a.mp4")
+    monkeypatch.setattr(decoding, "decord_available", lambda: False)
+    assert resolve_backend("auto", "a.mp4") == "pyav"
+    with pytest.raises(InputError, match="not installed"):
+        resolve_backend("decord", "a.mp4")
+
+
+def damaged(kind: str, path):
+    """Write a broken video of `kind` at `path`."""
+    if kind == "missing":
+        return path
+    if kind == "zero-byte":
+        return write_zero_byte(path)
+    if kind == "not-a-video":
+        return write_not_a_video(path)
+    if kind == "truncated":
+        return truncate(write_video(path, 32), 0.5)
+    if kind == "truncated-faststart":
+        return truncate(write_video(path, 32, faststart=True), 0.8)
+    return damage_avi(write_video(path, 32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("kind", "suffix", "reasons"),
+    [
+        ("missing", ".mp4", ("file not found",)),
+        ("zero-byte", ".mp4", ("empty file",)),
+        ("not-a-video", ".mp4", ("unreadable container",)),
+        ("truncated", ".mp4", ("unreadable container",)),
+        # decord gives up while opening; PyAV finds the missing frames
+        ("truncated-faststart", ".mp4", ("unreadable container", "damaged")),
+        ("damaged-avi", ".avi", ("damaged: header declares 32 frames, file holds",)),
+    ],
+)
+def test_bad_videos_raise_video_error_with_path_and_reason(
+    tmp_path, backend, kind, suffix, reasons
+):
+    path = damaged(kind, tmp_path / f"{kind}{suffix}")
+    with pytest.raises(VideoError) as raised:
+        with open_video(path, backend) as reader:
+            reader.get_batch(range(reader.num_frames))
+    error = raised.value
+    assert isinstance(error, MstaError)
+    assert error.path == str(path)
+    assert error.reason.startswith(reasons)
+    assert str(error) == f"{path}: {error.reason}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("index", [-1, FRAMES])
+def test_index_out_of_range(videos, backend, index):
+    with open_video(videos[".mp4"], backend) as reader:
+        with pytest.raises(VideoError, match=f"frame index {index} out of range"):
+            reader.get_batch([0, index])
