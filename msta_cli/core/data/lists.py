@@ -1,0 +1,69 @@
+"""Read a prepared dataset's label list and split lists, rejecting bad rows with their line.
+
+These files are user-editable, so every problem is an InputError that names the file, the
+line (the header is line 1) and the offending value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from msta_cli.core.errors import InputError
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from `labels.csv` (`id,name`), where the row for class i has id i."""
+    table = _read_csv(path, ("id", "name"))
+    names: list[str] = []
+    for row, (line, record) in enumerate(table.iterrows()):
+        if record["id"].strip() != str(row):
+            raise InputError(
+                f"{path}: line {line}: id {record['id']!r}, expected {row} "
+                "(ids must be 0..C-1 in order)"
+            )
+        name = record["name"].strip()
+        if not name:
+            raise InputError(f"{path}: line {line}: empty class name")
+        if name in names:
+            raise InputError(f"{path}: line {line}: class name {name!r} appears twice")
+        names.append(name)
+    return names
+
+
+def read_split(path: str | Path, num_classes: int) -> pd.DataFrame:
+    """Videos of a split CSV (`path,label`): a DataFrame with str `path` and int `label`."""
+    table = _read_csv(path, ("path", "label"))
+    for line, record in table.iterrows():
+        if not record["path"].strip():
+            raise InputError(f"{path}: line {line}: empty video path")
+        label = record["label"].strip()
+        if not (label.isdigit() and int(label) < num_classes):
+            raise InputError(
+                f"{path}: line {line}: label {record['label']!r} is not a class id "
+                f"in 0..{num_classes - 1}"
+            )
+    table["label"] = table["label"].str.strip().astype("int64")
+    return table.reset_index(drop=True)
+
+
+def _read_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """All cells as text, blank lines dropped, indexed by their line number in the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a readable CSV file ({error})") from error
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)}; the header must be {','.join(columns)}"
+        )
+    table.index = table.index + 2
+    table = table[(table != "").any(axis=1)]
+    if table.empty:
+        raise InputError(f"{path}: no rows after the header")
+    return table

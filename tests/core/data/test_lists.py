@@ -1,0 +1,72 @@
+"""Label and split lists: good files parse, bad rows raise InputError naming file and line."""
+
+import pytest
+
+from msta_cli.core.data.lists import read_labels, read_split
+from msta_cli.core.errors import InputError
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_read_labels(tmp_path):
+    path = write(tmp_path, "labels.csv", "id,name\n0,brush hair\n1,cartwheel\n2,catch\n")
+    assert read_labels(path) == ["brush hair", "cartwheel", "catch"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id,name\n0,a\n2,b\n", "line 3: id '2', expected 1"),
+        ("id,name\n1,a\n", "line 2: id '1', expected 0"),
+        ("id,name\n0,a\nx,b\n", "line 3: id 'x'"),
+        ("id,name\n0,a\n1,\n", "line 3: empty class name"),
+        ("id,name\n0,a\n1,a\n", "line 3: class name 'a' appears twice"),
+        ("id,label\n0,a\n", "missing column(s) name"),
+        ("id,name\n", "no rows"),
+        ("", "not a readable CSV"),
+    ],
+)
+def test_bad_labels_name_the_file_and_row(tmp_path, text, message):
+    path = write(tmp_path, "labels.csv", text)
+    with pytest.raises(InputError) as raised:
+        read_labels(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert message in str(raised.value)
+
+
+def test_read_split(tmp_path):
+    path = write(tmp_path, "train.csv", "path,label\na/v1.avi,0\n\nb/v 2.avi,2\n")
+    split = read_split(path, 3)
+    assert split["path"].tolist() == ["a/v1.avi", "b/v 2.avi"]
+    assert split["label"].tolist() == [0, 2]
+    assert split["label"].dtype == "int64"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("path,label\na.mp4,0\n\nb.mp4,3\n", "line 4: label '3' is not a class id in 0..2"),
+        ("path,label\na.mp4,-1\n", "line 2: label '-1'"),
+        ("path,label\na.mp4,one\n", "line 2: label 'one'"),
+        ("path,label\na.mp4,\n", "line 2: label ''"),
+        ("path,label\n,1\n", "line 2: empty video path"),
+        ("path,label\n", "no rows"),
+        ("video,label\na.mp4,0\n", "missing column(s) path"),
+    ],
+)
+def test_bad_splits_name_the_file_line_and_value(tmp_path, text, message):
+    path = write(tmp_path, "test.csv", text)
+    with pytest.raises(InputError) as raised:
+        read_split(path, 3)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("reader", [read_labels, lambda path: read_split(path, 3)])
+def test_missing_file(tmp_path, reader):
+    with pytest.raises(InputError, match=f"{tmp_path / 'nope.csv'}: file not found"):
+        reader(tmp_path / "nope.csv")
