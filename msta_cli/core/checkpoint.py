@@ -11,14 +11,15 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import msta_cli
-from msta_cli.core.config import AdapterConfig, ModelConfig
+from msta_cli.core.config import AdapterConfig, Config, ModelConfig, TextConfig
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
-from msta_cli.core.model import MstaModel
+from msta_cli.core.model import MstaModel, create_model
 
 WEIGHTS_FILE = "adapter.safetensors"
 CONFIG_FILE = "adapter_config.json"
@@ -57,6 +58,15 @@ def read_adapter_config(directory: str | Path) -> tuple[ModelConfig, AdapterConf
         AdapterConfig(**config["adapter"]),
         list(config["templates"]),
     )
+
+
+def model_from_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> MstaModel:
+    """Rebuild the backbone and adapters a checkpoint names, then load its weights."""
+    model_config, adapter_config, templates = read_adapter_config(directory)
+    config = Config(model=model_config, adapter=adapter_config, text=TextConfig(templates=templates))
+    model = create_model(config, device)
+    load_adapter(model, directory)
+    return model
 
 
 def load_adapter(model: MstaModel, directory: str | Path) -> None:

@@ -23,24 +23,33 @@ ADAPTER_PARTS = ("text_down", "text_up", "shared", "video_down", "video_up", "te
 
 
 class MstaModel(nn.Module):
-    """Frozen video-language backbone + trainable MSTA adapters."""
+    """Frozen video-language backbone + trainable MSTA adapters.
 
-    def __init__(self, backbone: Backbone, adapter: AdapterConfig, templates: list[str]):
+    With `adapter=None` it is the plain backbone (zero-shot CLIP) behind the same interface, so
+    the zero-shot baseline is measured by exactly the same code as the adapted model.
+    """
+
+    def __init__(self, backbone: Backbone, adapter: AdapterConfig | None, templates: list[str]):
         super().__init__()
         self.backbone = backbone
         self.adapter_config = adapter
         self.templates = list(templates)
+        self.backbone.requires_grad_(False)
+        self.adapters = nn.ModuleDict()
+        self._adapters_active = True
+        self.adapted_blocks: list[int] = []
+        if adapter is not None:
+            self._attach(adapter)
+
+    def _attach(self, adapter: AdapterConfig) -> None:
+        backbone = self.backbone
         self.scale = adapter.scale
         self.gradient_scale = adapter.gradient_scale
-        self.backbone.requires_grad_(False)
         self.adapted_blocks = _block_range(adapter.blocks, len(backbone.vision_blocks), len(backbone.text_blocks))
-        self.adapters = nn.ModuleDict(
-            {
-                str(block): MstaBlockAdapter(backbone.vision_width, backbone.text_width, adapter.bottleneck, adapter.temporal)
-                for block in self.adapted_blocks
-            }
-        )
-        self._adapters_active = True
+        for block in self.adapted_blocks:
+            self.adapters[str(block)] = MstaBlockAdapter(
+                backbone.vision_width, backbone.text_width, adapter.bottleneck, adapter.temporal
+            )
         for block in self.adapted_blocks:
             block_adapter = self.adapters[str(block)]
             layout = backbone.token_layout
@@ -114,10 +123,10 @@ class MstaModel(nn.Module):
         return self.logits(self.encode_video(frames), class_embeddings)
 
 
-def create_model(config: Config, device: str | torch.device = "cpu") -> MstaModel:
-    """The configured backbone with the configured adapters, on `device`."""
+def create_model(config: Config, device: str | torch.device = "cpu", adapters: bool = True) -> MstaModel:
+    """The configured backbone with the configured adapters (or none: zero-shot), on `device`."""
     backbone = load_backbone(config.model, device)
-    return MstaModel(backbone, config.adapter, config.text.templates).to(device)
+    return MstaModel(backbone, config.adapter if adapters else None, config.text.templates).to(device)
 
 
 def parameter_summary(model: MstaModel) -> dict:
@@ -125,7 +134,7 @@ def parameter_summary(model: MstaModel) -> dict:
     backbone = sum(p.numel() for p in model.backbone.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = backbone + sum(p.numel() for p in model.adapters.parameters())
-    parts = {part: 0 for part in ADAPTER_PARTS}
+    parts = {part: 0 for part in ADAPTER_PARTS} if model.adapters else {}
     for name, parameter in model.adapters.named_parameters():
         parts[name.split(".")[1]] += parameter.numel()
     return {

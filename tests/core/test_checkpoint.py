@@ -3,7 +3,14 @@ import json
 import pytest
 import torch
 
-from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_adapter, read_adapter_config, save_adapter
+from msta_cli.core.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    load_adapter,
+    model_from_checkpoint,
+    read_adapter_config,
+    save_adapter,
+)
 from msta_cli.core.config import Config
 from msta_cli.core.errors import InputError
 from msta_cli.core.model import MstaModel, create_model
@@ -17,22 +24,16 @@ def _outputs(model: MstaModel) -> torch.Tensor:
         return model(frames, model.class_embeddings(["run", "jump"]))
 
 
-def _rebuilt(directory) -> MstaModel:
-    model_config, adapter_config, templates = read_adapter_config(directory)
-    config = Config(model=model_config, adapter=adapter_config)
-    config.text.templates = templates
-    torch.manual_seed(123)  # different random adapters until the checkpoint is loaded
-    return create_model(config)
-
-
 def test_round_trip_gives_identical_outputs(tiny_model, tmp_path):
     save_adapter(tiny_model, tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
-    restored = _rebuilt(tmp_path / "ckpt")
-    assert not torch.equal(_outputs(restored), _outputs(tiny_model))
-    load_adapter(restored, tmp_path / "ckpt")
+    model_config, adapter_config, templates = read_adapter_config(tmp_path / "ckpt")
+    torch.manual_seed(123)  # different random adapters until the checkpoint is loaded
+    fresh = create_model(Config(model=model_config, adapter=adapter_config))
+    assert not torch.equal(_outputs(fresh), _outputs(tiny_model))
+    restored = model_from_checkpoint(tmp_path / "ckpt")
     assert torch.equal(_outputs(restored), _outputs(tiny_model))
-    assert restored.templates == tiny_model.templates
+    assert restored.templates == tiny_model.templates == templates
 
 
 def test_config_records_backbone_adapter_template_and_version(tiny_model, tmp_path):

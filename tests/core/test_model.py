@@ -127,3 +127,12 @@ def test_exact_trainable_counts_on_vit_b16(bottleneck, blocks, trainable):
     assert summary["total"] == backbone + trainable
     assert sum(summary["per_part"].values()) == trainable
     assert summary["per_part"]["temporal_up"] == (3 * 768 + 768) * len(range(blocks[0], blocks[1] + 1))
+
+
+def test_without_adapters_the_model_is_zero_shot_clip(tiny_config):
+    model = create_model(tiny_config, adapters=False)
+    assert len(model.adapters) == 0 and parameter_summary(model)["trainable"] == 0
+    frames = torch.randn(1, 2, 3, 32, 32)
+    with torch.no_grad():
+        expected = F.normalize(model.backbone.clip.encode_image(frames[0]).mean(dim=0, keepdim=True), dim=-1)
+        torch.testing.assert_close(model.encode_video(frames), expected)
