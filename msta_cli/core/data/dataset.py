@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from msta_cli.core.data import sampling
 from msta_cli.core.data.decoding import VideoError, open_video
@@ -72,7 +72,7 @@ class VideoClipDataset(Dataset):
     deterministic clips. `sampling` is "segment" (TSN, the MSTA recipe) or "dense" (frames
     `stride` apart). Training positions come from a generator seeded with (seed, epoch,
     index), so a sample's frames do not depend on which worker loads it; call `set_epoch`
-    (or the module's `set_epoch(loader, epoch)`) before each epoch.
+    before each epoch.
     """
 
     def __init__(
@@ -170,24 +170,19 @@ def make_loader(
     dataset: VideoClipDataset,
     batch_size: int,
     workers: int,
-    shuffle: bool,
+    sampler: Sampler[int] | None = None,
     pin_memory: bool | None = None,
     drop_last: bool = False,
 ) -> DataLoader:
     """A DataLoader of ClipBatch whose uint8 videos arrive pinned when CUDA is available.
 
-    `set_epoch` seeds shuffling with the dataset's seed plus the epoch, so epoch e visits
-    videos in the same order in every run, resumed or not. Workers are not persistent: each epoch they
-    get a fresh copy of the dataset carrying the current epoch. Test mode never drops the
-    last batch, so every test video is scored once.
+    `sampler` decides the order (in order when None); it and the dataset both need
+    `set_epoch` before each epoch. Workers are not persistent, so each epoch they get a
+    fresh copy of the dataset carrying the current epoch. Test mode never drops the last
+    batch, so every test video is scored once.
     """
     if drop_last and dataset.mode == "test":
         raise ValueError("drop_last would skip test videos; every test video must be scored")
-    sampler = (
-        RandomSampler(dataset, generator=torch.Generator().manual_seed(dataset.seed))
-        if shuffle
-        else SequentialSampler(dataset)
-    )
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -197,10 +192,3 @@ def make_loader(
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         drop_last=drop_last,
     )
-
-
-def set_epoch(loader: DataLoader, epoch: int) -> None:
-    """Select epoch `epoch`'s shuffle order and frame positions; call before iterating."""
-    loader.dataset.set_epoch(epoch)
-    if isinstance(loader.sampler, RandomSampler):
-        loader.sampler.generator.manual_seed(loader.dataset.seed + epoch)

@@ -11,7 +11,6 @@ from msta_cli.core.data.dataset import (
     VideoFailure,
     collate_clips,
     make_loader,
-    set_epoch,
 )
 from tests.helpers.videos import frame_index_of, write_video, write_zero_byte
 
@@ -56,7 +55,7 @@ def test_bad_videos_become_failure_records(root):
 @pytest.mark.parametrize("workers", [0, 1])
 def test_loader_batches_the_good_clips_and_lists_failures(root, workers):
     dataset = VideoClipDataset(SPLIT, root, 8)
-    loader = make_loader(dataset, batch_size=5, workers=workers, shuffle=False)
+    loader = make_loader(dataset, batch_size=5, workers=workers)
     (batch,) = list(loader)
     assert len(batch) == 3
     assert batch.paths == ["a/small.mp4", "a/tall.mp4", "b/clip.avi"]
@@ -103,17 +102,10 @@ def test_train_positions_depend_on_seed_epoch_and_index_only():
     assert other_seed.frame_indices(300, 0) != first
 
 
-def test_shuffle_order_is_seeded_per_epoch():
-    def order(seed, epoch):
-        loader = make_loader(
-            VideoClipDataset(SPLIT, "unused", 8, seed=seed), batch_size=1, workers=0, shuffle=True
-        )
-        set_epoch(loader, epoch)
-        return list(loader.sampler)
-
-    assert order(0, 3) == order(0, 3)
-    assert len({tuple(order(0, epoch)) for epoch in range(6)}) > 1
-    assert sorted(order(0, 1)) == list(range(len(SPLIT)))
+def test_loader_follows_the_sampler(root):
+    dataset = VideoClipDataset(SPLIT, root, 4)
+    loader = make_loader(dataset, batch_size=1, workers=0, sampler=[4, 0])
+    assert [batch.indices.tolist() for batch in loader] == [[4], [0]]
 
 
 def test_batch_of_only_failures_is_empty():
@@ -125,8 +117,8 @@ def test_batch_of_only_failures_is_empty():
 def test_test_loader_never_drops_videos(root):
     dataset = VideoClipDataset(SPLIT, root, 4, mode="test")
     with pytest.raises(ValueError, match="drop_last"):
-        make_loader(dataset, batch_size=2, workers=0, shuffle=False, drop_last=True)
-    loader = make_loader(dataset, batch_size=2, workers=0, shuffle=False)
+        make_loader(dataset, batch_size=2, workers=0, drop_last=True)
+    loader = make_loader(dataset, batch_size=2, workers=0)
     assert not loader.pin_memory or torch.cuda.is_available()
     seen = [(p, "ok") for batch in loader for p in batch.paths]
     seen += [failure for batch in loader for failure in batch.failures]

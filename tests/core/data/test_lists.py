@@ -12,6 +12,14 @@ def write(tmp_path, name: str, text: str):
     return path
 
 
+def assert_names_file(path, read, message: str) -> None:
+    """`read(path)` raises an InputError that starts with the path and contains `message`."""
+    with pytest.raises(InputError) as raised:
+        read(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert message in str(raised.value)
+
+
 def test_read_labels(tmp_path):
     path = write(tmp_path, "labels.csv", "id,name\n0,brush hair\n1,cartwheel\n2,catch\n")
     assert read_labels(path) == ["brush hair", "cartwheel", "catch"]
@@ -31,11 +39,7 @@ def test_read_labels(tmp_path):
     ],
 )
 def test_bad_labels_name_the_file_and_row(tmp_path, text, message):
-    path = write(tmp_path, "labels.csv", text)
-    with pytest.raises(InputError) as raised:
-        read_labels(path)
-    assert str(raised.value).startswith(f"{path}: ")
-    assert message in str(raised.value)
+    assert_names_file(write(tmp_path, "labels.csv", text), read_labels, message)
 
 
 def test_read_split(tmp_path):
@@ -59,14 +63,9 @@ def test_read_split(tmp_path):
     ],
 )
 def test_bad_splits_name_the_file_line_and_value(tmp_path, text, message):
-    path = write(tmp_path, "test.csv", text)
-    with pytest.raises(InputError) as raised:
-        read_split(path, 3)
-    assert str(raised.value).startswith(f"{path}: ")
-    assert message in str(raised.value)
+    assert_names_file(write(tmp_path, "test.csv", text), lambda path: read_split(path, 3), message)
 
 
-@pytest.mark.parametrize("reader", [read_labels, lambda path: read_split(path, 3)])
-def test_missing_file(tmp_path, reader):
-    with pytest.raises(InputError, match=f"{tmp_path / 'nope.csv'}: file not found"):
-        reader(tmp_path / "nope.csv")
+@pytest.mark.parametrize("read", [read_labels, lambda path: read_split(path, 3)])
+def test_missing_file(tmp_path, read):
+    assert_names_file(tmp_path / "nope.csv", read, "file not found")
