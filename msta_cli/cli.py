@@ -2,7 +2,7 @@
 
 import typer
 
-from msta_cli.commands import train
+from msta_cli.commands import evaluate, train
 
 app = typer.Typer(
     name="msta",
@@ -12,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="train")(train.train)
+app.command(name="evaluate")(evaluate.evaluate)
 
 
 @app.callback()

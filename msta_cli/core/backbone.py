@@ -90,6 +90,9 @@ class Backbone(nn.Module):
     def logit_scale(self) -> torch.Tensor:
         raise NotImplementedError
 
+    def set_grad_checkpointing(self) -> None:
+        raise NotImplementedError
+
 
 class OpenClipFramewise(Backbone):
     """An open_clip image CLIP encoding a video frame by frame; the video embedding is the mean."""
@@ -123,6 +126,10 @@ class OpenClipFramewise(Backbone):
 
     def logit_scale(self) -> torch.Tensor:
         return self.clip.logit_scale.exp()
+
+    def set_grad_checkpointing(self) -> None:
+        """Recompute block activations in backward: less memory for a little more compute."""
+        self.clip.set_grad_checkpointing(True)
 
 
 def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Backbone:

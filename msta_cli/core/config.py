@@ -83,8 +83,6 @@ class DataConfig:
     root: str = "data/hmdb51"
     train_split: str = "train_1.csv"
     train_labels: str = "labels.csv"
-    test_split: str = "test_1.csv"
-    test_labels: str = "labels.csv"
     num_frames: int = 8
     sampling: Literal["segment", "dense"] = "segment"
     input_size: int = 224
@@ -118,12 +116,55 @@ class OptimConfig:
 
 
 @dataclass
+class EvalSet:
+    """One test set: a split CSV and the label list its labels index, under the data root."""
+
+    name: str = "test"
+    split: str = "test_1.csv"
+    labels: str = "labels.csv"
+    # A different prepared dataset (zero-shot transfer); null means data.root.
+    root: str | None = None
+
+
+@dataclass
 class EvalConfig:
-    """Test-time views and which checkpoint counts as the result."""
+    """Test-time views, the test sets, and which checkpoint counts as the result."""
 
     # clips x crops, e.g. "10x3" for HMDB51.
     views: str = "10x3"
+    sets: list[EvalSet] = field(default_factory=lambda: [EvalSet()])
+    # best-on-test picks the epoch on the test set itself: the optimistic protocol of the peers.
     model_selection: Literal["last", "best-on-val", "best-on-test"] = "last"
+    # Share of the training videos held out for best-on-val (per class, seeded).
+    val_fraction: float = 0.1
+    # Evaluate every N epochs for model selection (best-*); the final evaluation always runs.
+    every_epochs: int = 1
+    batch_size: int = 4
+    # Also evaluate the frozen backbone without adapters (zero-shot CLIP) on the same sets.
+    zero_shot_baseline: bool = True
+
+
+@dataclass
+class ProtocolConfig:
+    """A whole benchmark protocol as one command: the runs it needs and the table it reports."""
+
+    kind: Literal["single", "base2novel", "fewshot", "zeroshot", "supervised"] = "single"
+    # base2novel: one run per seed; `{seed}` in data.train_split names its 16-shot list.
+    seeds: list[int] = field(default_factory=lambda: [1])
+    # fewshot: one run per K; `{shots}` in data.train_split names its list.
+    shots: list[int] = field(default_factory=lambda: [16])
+
+
+@dataclass
+class RunConfig:
+    """How a run executes: device, checkpoints, determinism, speed options."""
+
+    device: str = "auto"
+    checkpoint_every_steps: int = 0
+    log_every_steps: int = 10
+    deterministic: bool = False
+    compile: bool = False
+    activation_checkpointing: bool = False
 
 
 @dataclass
@@ -140,6 +181,8 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
 
 def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:

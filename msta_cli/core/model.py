@@ -99,11 +99,19 @@ class MstaModel(nn.Module):
         tokens = self.backbone.tokenize(texts).to(device)
         return F.normalize(self.backbone.encode_text(tokens), dim=-1)
 
-    def class_embeddings(self, class_names: list[str]) -> torch.Tensor:
-        """One embedding per class: the normalised mean over the templates' embeddings."""
+    def prompt_tokens(self, class_names: list[str]) -> torch.Tensor:
+        """Token ids of every (class, template) prompt, class-major; tokenise once, embed often."""
         prompts = [template.format(name) for name in class_names for template in self.templates]
-        embeddings = self.encode_texts(prompts).reshape(len(class_names), len(self.templates), -1)
-        return F.normalize(embeddings.mean(dim=1), dim=-1)
+        device = next(self.backbone.parameters()).device
+        return self.backbone.tokenize(prompts).to(device)
+
+    def embed_prompts(self, tokens: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """One embedding per class: the normalised mean over its templates' embeddings."""
+        embeddings = F.normalize(self.backbone.encode_text(tokens), dim=-1)
+        return F.normalize(embeddings.reshape(num_classes, len(self.templates), -1).mean(dim=1), dim=-1)
+
+    def class_embeddings(self, class_names: list[str]) -> torch.Tensor:
+        return self.embed_prompts(self.prompt_tokens(class_names), len(class_names))
 
     @torch.no_grad()
     def description_embeddings(self, descriptions: list[list[str]]) -> torch.Tensor:

@@ -1,0 +1,71 @@
+"""`msta evaluate [RUN_DIR|CHECKPOINT]`: multi-view testing and protocol tables."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from msta_cli.commands.errors import exits_on_errors
+from msta_cli.commands.progress import TrainingReporter
+from msta_cli.commands.tables import rich_table
+from msta_cli.core.checkpoint import CONFIG_FILE
+from msta_cli.core.config import Config, load_config
+from msta_cli.core.errors import InputError
+from msta_cli.core.evaluation.evaluator import Views
+from msta_cli.core.evaluation.runner import evaluate_checkpoints, run_checkpoints
+from msta_cli.core.training.distributed import broadcast_object, init_distributed, resolve_device, shutdown
+from msta_cli.core.training.run_directory import CONFIG
+
+console = Console()
+
+
+@exits_on_errors
+def evaluate(
+    target: Optional[Path] = typer.Argument(None, help="A run directory, an adapter checkpoint folder, or nothing for zero-shot CLIP."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe naming the data and test sets (default: the run's config.yaml)."),
+    splits: Optional[list[str]] = typer.Option(None, "--split", help="Evaluate only these test sets (eval.sets names); repeatable."),
+    views: Optional[str] = typer.Option(None, "--views", help="CLIPSxCROPS, e.g. 10x3 (default: the recipe's eval.views)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Folder for results (default: <target or runs>/evaluate-<time>)."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", help="Recipe override key=value; repeatable."),
+) -> None:
+    """Evaluate adapters (or the frozen backbone) with deterministic multi-view testing."""
+    config, checkpoints = _resolve(target, recipe, settings or [])
+    if splits:
+        known = [s.name for s in config.eval.sets]
+        unknown = [name for name in splits if name not in known]
+        if unknown:
+            raise InputError(f"--split {', '.join(unknown)}: not a test set of this recipe; known: {', '.join(known)}")
+        config.eval.sets = [s for s in config.eval.sets if s.name in splits]
+    if views:
+        Views.parse(views)
+        config.eval.views = views
+    device = resolve_device(config.run.device)
+    world = init_distributed(device)
+    try:
+        default = (target if target is not None and target.is_dir() else Path("runs")) / f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}"
+        output = Path(broadcast_object(str(output or default), world))
+        reporter = TrainingReporter() if world.is_main else (lambda event: None)
+        results, table = evaluate_checkpoints(config, checkpoints, output, world, device, reporter)
+        if world.is_main:
+            console.print(rich_table(table, f"{config.protocol.kind} evaluation ({output})"))
+    finally:
+        shutdown(world)
+
+
+def _resolve(target: Path | None, recipe: Path | None, settings: list[str]) -> tuple[Config, list[tuple[str, Path]]]:
+    if target is not None and not target.exists():
+        raise InputError(f"{target}: not found")
+    if target is not None and (target / CONFIG).is_file():
+        return load_config(recipe or target / CONFIG, settings), run_checkpoints(target)
+    if recipe is None:
+        raise InputError("--recipe is needed to know the data and test sets (a run directory carries its own)")
+    config = load_config(recipe, settings)
+    if target is None:
+        return config, []
+    if not (target / CONFIG_FILE).is_file():
+        raise InputError(f"{target}: neither a run directory ({CONFIG}) nor an adapter checkpoint ({CONFIG_FILE})")
+    return config, [("", target)]

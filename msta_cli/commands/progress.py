@@ -1,0 +1,65 @@
+"""Renders training events: a rich live progress bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class TrainingReporter:
+    """Receives the core's events (dicts) and shows step, loss, lr, clips/s, ETA, GPU memory."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal
+        self.bar: Progress | None = None
+        self.task = None
+        self.started = time.perf_counter()
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "run":
+            self.console.print(f"[bold]run[/] {event['label']}")
+        elif kind == "start":
+            self._start(event)
+        elif kind == "step":
+            self._step(event)
+        elif kind == "selection":
+            self.console.print(f"epoch {event['epoch']}: {event['split']} top-1 {event['top1']:.2f}")
+        elif kind == "evaluate":
+            self._stop()
+            self.console.print(f"evaluating {event['method']} {event['run']} on {event['split']}")
+
+    def _start(self, event: dict) -> None:
+        total = event["steps_per_epoch"] * event["epochs"]
+        done = event["progress"].global_step
+        self.console.print(
+            f"{event['epochs']} epochs x {event['steps_per_epoch']} steps "
+            f"(micro-batch {event['micro_batch']}, accumulation {event['accumulation']}), from step {done}"
+        )
+        if self.live:
+            self._stop()
+            self.bar = Progress(
+                TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(), console=self.console,
+            )
+            self.task = self.bar.add_task("train", total=total, completed=done, status="")
+            self.bar.start()
+
+    def _step(self, event: dict) -> None:
+        memory = f" mem {event['memory']:.1f} GiB" if event.get("memory") else ""
+        status = f"loss {event['loss']:.4f} lr {event['lr']:.2e} {event['clips_per_s']:.1f} clips/s{memory}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=event["step"], status=status)
+        else:
+            self.console.print(f"epoch {event['epoch']} step {event['step']}: {status}", highlight=False)
+
+    def _stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def close(self) -> None:
+        self._stop()

@@ -1,0 +1,1 @@
+"""Evaluation: multi-view testing, metrics, result files and protocol tables."""

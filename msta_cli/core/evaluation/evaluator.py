@@ -1,0 +1,119 @@
+"""Multi-view testing: deterministic clips x crops per video, softmax averaged over views.
+
+Under torchrun every rank scores a shard; per-video results are gathered and the sampler's
+padding duplicates are dropped by sample index, so each test video counts exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from msta_cli.core.config import Config, EvalSet
+from msta_cli.core.data.dataset import VideoClipDataset, collate_clips
+from msta_cli.core.data.lists import read_labels, read_split
+from msta_cli.core.data.sharding import ShardedSampler
+from msta_cli.core.data.transforms import TestTransform
+from msta_cli.core.errors import InputError
+from msta_cli.core.evaluation.metrics import SetScores
+from msta_cli.core.model import MstaModel
+from msta_cli.core.training.distributed import Distributed, gather_objects
+
+DEFAULT_VIEWS = {"kinetics400": "4x3", "kinetics600": "4x3", "hmdb51": "10x3", "ucf101": "5x3", "ssv2": "2x3"}
+
+
+@dataclass(frozen=True)
+class Views:
+    clips: int
+    crops: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Views":
+        """`CLIPSxCROPS`, e.g. 10x3."""
+        clips, sep, crops = text.lower().partition("x")
+        if not (sep and clips.isdigit() and crops.isdigit() and int(clips) >= 1 and int(crops) in (1, 3)):
+            raise InputError(f"views '{text}': expected CLIPSxCROPS with crops 1 or 3, e.g. 10x3")
+        return cls(int(clips), int(crops))
+
+
+def set_paths(config: Config, eval_set: EvalSet) -> tuple[Path, Path, Path]:
+    """(video root, split CSV, labels CSV) of a test set, relative to its prepared dataset."""
+    root = Path(eval_set.root or config.data.root)
+    return video_root(root), root / eval_set.split, root / eval_set.labels
+
+
+def video_root(prepared: Path) -> Path:
+    """The video root `msta prepare` recorded in dataset.yaml (the folder itself when absent)."""
+    import yaml
+
+    description = prepared / "dataset.yaml"
+    if description.is_file():
+        root = (yaml.safe_load(description.read_text()) or {}).get("video_root")
+        if root:
+            return Path(root)
+    return prepared
+
+
+@torch.no_grad()
+def evaluate_set(
+    model: MstaModel,
+    config: Config,
+    eval_set: EvalSet,
+    views: Views,
+    device: torch.device,
+    world: Distributed = Distributed(),
+) -> SetScores:
+    """Score every video of one test set; the full result is returned on every rank."""
+    root, split_path, labels_path = set_paths(config, eval_set)
+    class_names = read_labels(labels_path)
+    split = read_split(split_path, len(class_names))
+    dataset = VideoClipDataset(
+        split, root, config.data.num_frames, mode="test", clips=views.clips,
+        sampling=config.data.sampling, seed=config.seed, short_side=config.data.input_size,
+    )
+    sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=False)
+    loader = DataLoader(
+        dataset, batch_size=config.eval.batch_size, sampler=sampler, num_workers=config.data.workers,
+        collate_fn=collate_clips, pin_memory=device.type == "cuda",
+    )
+    preprocessing = model.backbone.preprocessing
+    transform = TestTransform(preprocessing.mean, preprocessing.std, config.data.input_size, views.crops)
+    model.eval()
+    class_embeddings = model.class_embeddings(class_names)
+    scored: dict[int, np.ndarray] = {}
+    failures: dict[int, tuple[str, str]] = {}
+    index_of_path = {path: i for i, path in enumerate(dataset.paths)}
+    for batch in loader:
+        for failure in batch.failures:
+            failures[index_of_path[failure.path]] = (failure.path, failure.reason)
+        if not len(batch):
+            continue
+        clips = transform(batch.videos.to(device, non_blocking=True), batch.sizes)
+        count, num_views = clips.shape[:2]
+        with torch.autocast(device.type, dtype=_autocast_dtype(config), enabled=config.optim.precision != "fp32"):
+            logits = model(clips.flatten(0, 1), class_embeddings)
+        probabilities = logits.float().softmax(dim=-1).reshape(count, num_views, -1).mean(dim=1)
+        for index, row in zip(batch.indices.tolist(), probabilities.cpu().numpy()):
+            scored[index] = row
+    merged_scores: dict[int, np.ndarray] = {}
+    merged_failures: dict[int, tuple[str, str]] = {}
+    for rank_scores, rank_failures in gather_objects((scored, failures), world):
+        merged_scores.update(rank_scores)
+        merged_failures.update(rank_failures)
+    order = sorted(merged_scores)
+    return SetScores(
+        name=eval_set.name,
+        class_names=class_names,
+        paths=[dataset.paths[i] for i in order],
+        labels=np.array([dataset.labels[i] for i in order], dtype=np.int64),
+        probabilities=np.stack([merged_scores[i] for i in order]) if order else np.zeros((0, len(class_names))),
+        failures=[merged_failures[i] for i in sorted(merged_failures)],
+    )
+
+
+def _autocast_dtype(config: Config) -> torch.dtype:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.optim.precision, torch.float32)

@@ -1,0 +1,77 @@
+"""Accuracy metrics and per-video result tables computed from averaged class probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class SetScores:
+    """One test set's outcome: every listed video is either scored or failed, exactly once."""
+
+    name: str
+    class_names: list[str]
+    paths: list[str]
+    labels: np.ndarray
+    probabilities: np.ndarray
+    failures: list[tuple[str, str]]
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    def top_k(self, k: int) -> float:
+        k = min(k, len(self.class_names))
+        ranked = np.argsort(-self.probabilities, axis=1)[:, :k]
+        return 100.0 * float((ranked == self.labels[:, None]).any(axis=1).mean()) if len(self.labels) else float("nan")
+
+    def mean_class_accuracy(self) -> float:
+        """Mean over classes that have test videos, so class imbalance cannot hide a weak class."""
+        per_class = self.per_class()
+        present = per_class[per_class["videos"] > 0]
+        return float(present["accuracy"].mean()) if len(present) else float("nan")
+
+    def summary(self) -> dict:
+        return {
+            "split": self.name,
+            "top1": round(self.top_k(1), 2),
+            "top5": round(self.top_k(5), 2),
+            "mean_class": round(self.mean_class_accuracy(), 2),
+            "videos": len(self.paths) + len(self.failures),
+            "scored": len(self.paths),
+            "failed": len(self.failures),
+        }
+
+    def per_class(self) -> pd.DataFrame:
+        correct = self.predictions == self.labels
+        classes = np.arange(len(self.class_names))
+        videos = np.bincount(self.labels, minlength=len(classes))
+        hits = np.bincount(self.labels[correct], minlength=len(classes))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accuracy = np.where(videos > 0, 100.0 * hits / np.maximum(videos, 1), np.nan)
+        return pd.DataFrame({"id": classes, "name": self.class_names, "videos": videos, "correct": hits, "accuracy": accuracy.round(2)})
+
+    def confusion(self) -> pd.DataFrame:
+        """Rows: true class, columns: predicted class, cells: video counts."""
+        size = len(self.class_names)
+        counts = np.bincount(self.labels * size + self.predictions, minlength=size * size).reshape(size, size)
+        return pd.DataFrame(counts, index=pd.Index(self.class_names, name="true"), columns=self.class_names)
+
+    def predictions_table(self, k: int = 5) -> pd.DataFrame:
+        """Per video: label, top-k class names and scores, so any number can be recomputed."""
+        k = min(k, len(self.class_names))
+        ranked = np.argsort(-self.probabilities, axis=1)[:, :k]
+        table = pd.DataFrame({"path": self.paths, "label": self.labels, "label_name": [self.class_names[i] for i in self.labels]})
+        table["correct"] = self.predictions == self.labels
+        for rank in range(k):
+            table[f"top{rank + 1}"] = [self.class_names[i] for i in ranked[:, rank]]
+            table[f"score{rank + 1}"] = np.take_along_axis(self.probabilities, ranked[:, rank : rank + 1], axis=1)[:, 0].round(5)
+        failed = pd.DataFrame({"path": [p for p, _ in self.failures], "error": [r for _, r in self.failures]})
+        return pd.concat([table, failed], ignore_index=True) if len(failed) else table
+
+
+def harmonic_mean(base: float, novel: float) -> float:
+    return 2 * base * novel / (base + novel) if base + novel else 0.0

@@ -1,0 +1,1 @@
+"""Training: optimisation, run directories, resumable state, the loop, distributed helpers."""

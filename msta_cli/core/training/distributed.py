@@ -1,0 +1,72 @@
+"""torchrun integration: one process needs no process group; several get NCCL (GPU) or gloo (CPU)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group torchrun describes in the environment, if any."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` is this process's GPU (LOCAL_RANK under torchrun) when there is one, else the CPU."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    return torch.device(requested)
+
+
+def gather_objects(value: Any, world: Distributed) -> list[Any]:
+    """Every rank's `value`, in rank order (just `[value]` in a single process)."""
+    if not world.enabled:
+        return [value]
+    gathered: list[Any] = [None] * world.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def broadcast_object(value: Any, world: Distributed) -> Any:
+    """Rank 0's `value` on every rank."""
+    if not world.enabled:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def barrier(world: Distributed) -> None:
+    if world.enabled:
+        dist.barrier()
+
+
+def shutdown(world: Distributed) -> None:
+    if world.enabled and dist.is_initialized():
+        dist.destroy_process_group()

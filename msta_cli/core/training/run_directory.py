@@ -1,0 +1,99 @@
+"""The run directory: what a run leaves behind, written so a crash never leaves a broken file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import msta_cli
+from msta_cli.core.config import Config, dump_config
+from msta_cli.core.errors import InputError
+from msta_cli.core.files import atomic_path, write_text_atomic
+
+CONFIG = "config.yaml"
+ENVIRONMENT = "env.json"
+METRICS = "metrics.csv"
+PROBLEMS = "problems.csv"
+METRIC_FIELDS = ["kind", "epoch", "step", "loss", "ce", "consistency", "lr", "clips_per_s", "split", "top1", "top5", "mean_class"]
+
+
+def new_run_directory(config: Config, base: str | Path = "runs") -> Path:
+    """`output_dir` if given, else runs/<name>-<timestamp>; never an existing run."""
+    path = Path(config.output_dir) if config.output_dir else Path(base) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if path.exists() and any(path.iterdir()):
+        raise InputError(f"{path}: a run already exists here; resume it with --resume {path} or choose another output_dir")
+    return path
+
+
+def start_run_directory(path: Path, config: Config, world_size: int, device: torch.device) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path / CONFIG, dump_config(config))
+    write_text_atomic(path / ENVIRONMENT, json.dumps(environment(world_size, device), indent=2) + "\n")
+
+
+def environment(world_size: int, device: torch.device) -> dict:
+    """Enough to reproduce or explain a number: versions, revision, hardware."""
+    import open_clip
+
+    return {
+        "msta": msta_cli.__version__,
+        "git_revision": _git_revision(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "world_size": world_size,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _git_revision() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+class MetricsLog:
+    """metrics.csv, one row per logged step and per evaluation, appended as training goes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.exists():
+            with path.open("w", newline="") as handle:
+                csv.DictWriter(handle, METRIC_FIELDS).writeheader()
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows a killed run logged after its last checkpoint, so a resume repeats nothing."""
+        with self.path.open(newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+        with self.path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, METRIC_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, **row) -> None:
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, METRIC_FIELDS).writerow(row)
+            handle.flush()
+
+
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    """A result CSV, written atomically."""
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+
+
+def write_problems(path: Path, failures: list[tuple[str, str]]) -> None:
+    """problems.csv: every video that could not be used, with the reason (header even if none)."""
+    write_table(path, pd.DataFrame(sorted(set(failures)), columns=["path", "reason"]))

@@ -1,0 +1,91 @@
+"""Resumable training checkpoints: the adapter pair plus everything needed to continue exactly.
+
+`training_state.pt` holds optimizer, scheduler and scaler state, the position in the data
+order, and every RNG the loop draws from. It contains only tensors and plain Python values,
+so it loads with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from msta_cli.core.checkpoint import CONFIG_FILE, load_adapter, save_adapter
+from msta_cli.core.errors import InputError
+from msta_cli.core.files import atomic_path
+from msta_cli.core.model import MstaModel
+
+STATE_FILE = "training_state.pt"
+
+
+@dataclass
+class Progress:
+    """Where training stands: completed optimizer steps, and the position inside the epoch."""
+
+    epoch: int = 0
+    steps_in_epoch: int = 0
+    global_step: int = 0
+    best_score: float | None = None
+    best_epoch: int | None = None
+
+
+def save_training_checkpoint(
+    directory: Path,
+    model: MstaModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    progress: Progress,
+) -> None:
+    """Write into a fresh temporary folder, then swap it in, so `directory` is always whole."""
+    staging = directory.with_name(f".{directory.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    save_adapter(model, staging)
+    state = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "progress": vars(progress).copy(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": random.getstate(),
+        },
+    }
+    with atomic_path(staging / STATE_FILE) as temporary:
+        torch.save(state, temporary)
+    retired = directory.with_name(f".{directory.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if directory.exists():
+        directory.rename(retired)
+    staging.rename(directory)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def load_training_checkpoint(
+    directory: Path,
+    model: MstaModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> Progress:
+    if not (directory / CONFIG_FILE).is_file():
+        recovered = directory.with_name(f".{directory.name}.old")
+        if (recovered / CONFIG_FILE).is_file():  # killed between the two renames of a save
+            recovered.rename(directory)
+        else:
+            raise InputError(f"{directory}: no checkpoint to resume from")
+    load_adapter(model, directory)
+    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    random.setstate(state["rng"]["python"])
+    return Progress(**state["progress"])

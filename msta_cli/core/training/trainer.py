@@ -1,0 +1,342 @@
+"""One training run: data, model, loss and optimizer from a Config, then the resumable loop.
+
+Progress reaches the caller through `on_event` callbacks (the command renders them); the core
+never prints.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from msta_cli.core.config import Config, EvalSet
+from msta_cli.core.data.dataset import VideoClipDataset, collate_clips
+from msta_cli.core.data.lists import read_labels, read_split
+from msta_cli.core.data.sharding import ShardedSampler
+from msta_cli.core.data.transforms import TrainTransform
+from msta_cli.core.descriptions import descriptions_for, load_descriptions
+from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.evaluation.evaluator import Views, evaluate_set, video_root
+from msta_cli.core.evaluation.metrics import SetScores
+from msta_cli.core.loss import MstaLoss
+from msta_cli.core.model import MstaModel, create_model
+from msta_cli.core.training.distributed import Distributed, barrier
+from msta_cli.core.training.optimization import build_optimizer, build_scheduler
+from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, write_problems
+from msta_cli.core.training.state import Progress, load_training_checkpoint, save_training_checkpoint
+
+Event = dict
+VALIDATION = "val"
+
+
+class Interrupted(MstaError):
+    """SIGINT arrived; the run saved a checkpoint and can be resumed."""
+
+
+@dataclass
+class TrainingData:
+    class_names: list[str]
+    train: pd.DataFrame
+    validation: pd.DataFrame | None
+    video_root: Path
+
+
+@dataclass
+class RunOutcome:
+    model: MstaModel
+    progress: Progress
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def load_training_data(config: Config) -> TrainingData:
+    """Read and check the training lists before anything is written (bad input -> exit 2)."""
+    root = Path(config.data.root)
+    class_names = read_labels(root / config.data.train_labels)
+    split = read_split(root / config.data.train_split, len(class_names))
+    validation = None
+    if config.eval.model_selection == "best-on-val":
+        split, validation = hold_out(split, config.eval.val_fraction, config.seed)
+    return TrainingData(class_names, split, validation, video_root(root))
+
+
+def hold_out(split: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded per-class slice of the training videos for best-on-val, at least one per class."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for _, group in split.groupby("label", sort=True):
+        count = max(1, round(len(group) * fraction)) if len(group) > 1 else 0
+        held.extend(rng.choice(group.index.to_numpy(), size=count, replace=False).tolist())
+    validation = split.loc[sorted(held)].reset_index(drop=True)
+    return split.drop(index=held).reset_index(drop=True), validation
+
+
+class _Objective(nn.Module):
+    """The whole differentiable step as one module call, so DDP sees text and video adapters."""
+
+    def __init__(self, model: MstaModel, prompt_tokens: torch.Tensor, num_classes: int):
+        super().__init__()
+        self.model = model
+        self.register_buffer("prompt_tokens", prompt_tokens, persistent=False)
+        self.num_classes = num_classes
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        class_embeddings = self.model.embed_prompts(self.prompt_tokens, self.num_classes)
+        return self.model(frames, class_embeddings), class_embeddings
+
+
+def train_run(
+    config: Config,
+    run_dir: Path,
+    data: TrainingData,
+    world: Distributed,
+    device: torch.device,
+    resume: bool = False,
+    on_event: Callable[[Event], None] = lambda event: None,
+) -> RunOutcome:
+    """Train adapters for `config.optim.epochs`, checkpointing into run_dir/checkpoints/."""
+    _seed_everything(config.seed + world.rank, config.run.deterministic)
+    model = create_model(config, device)
+    criterion = _criterion(config, model, data.class_names).to(device)
+    objective = _Objective(model, model.prompt_tokens(data.class_names).to(device), len(data.class_names))
+    if config.run.activation_checkpointing:
+        model.backbone.set_grad_checkpointing()
+    step_module: nn.Module = objective
+    if world.enabled:
+        step_module = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.run.compile:
+        step_module = torch.compile(step_module)
+
+    micro_batch, accumulation = _batching(config, world)
+    dataset = VideoClipDataset(
+        data.train, data.video_root, config.data.num_frames, mode="train", sampling=config.data.sampling,
+        seed=config.seed, short_side=config.data.resize_short_side,
+    )
+    sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=True, seed=config.seed)
+    loader = DataLoader(
+        dataset, batch_size=micro_batch, sampler=sampler, num_workers=config.data.workers,
+        collate_fn=collate_clips, pin_memory=device.type == "cuda",
+    )
+    micro_batches = math.ceil(len(sampler.shard()) / micro_batch)
+    steps_per_epoch = math.ceil(micro_batches / accumulation)
+    optimizer = build_optimizer(model, config.optim)
+    scheduler = build_scheduler(optimizer, config.optim, steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.optim.precision == "fp16")
+    preprocessing = model.backbone.preprocessing
+    transform = TrainTransform(
+        preprocessing.mean, preprocessing.std, config.data.input_size, config.data.crop_scales,
+        config.data.flip_probability, config.data.color_jitter_probability,
+        grayscale_p=config.data.grayscale_probability,
+    )
+    checkpoints = run_dir / "checkpoints"
+    metrics = MetricsLog(run_dir / METRICS) if world.is_main else None
+    progress = Progress()
+    if resume:
+        progress = load_training_checkpoint(checkpoints / "last", model, optimizer, scheduler, scaler)
+        if metrics:
+            metrics.truncate_after(progress.global_step)
+    failures: list[tuple[str, str]] = []
+    interrupt = _InterruptFlag()
+    validation = _prepare_validation(config, data, run_dir, world) if data.validation is not None else None
+
+    def save(name: str) -> None:
+        if world.is_main:
+            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress)
+        barrier(world)
+
+    on_event({"event": "start", "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
+              "progress": progress, "accumulation": accumulation, "micro_batch": micro_batch})
+    with interrupt:
+        while progress.epoch < config.optim.epochs:
+            dataset.set_epoch(progress.epoch)
+            sampler.set_epoch(progress.epoch, start=progress.steps_in_epoch * accumulation * micro_batch)
+            model.train()
+            window_start, window_clips, losses = time.perf_counter(), 0, []
+            pending = 0
+            batches = iter(loader)
+            for position in range(progress.steps_in_epoch * accumulation, micro_batches):
+                batch = next(batches)
+                failures.extend(batch.failures)
+                pending += 1
+                last_of_step = pending == accumulation or position == micro_batches - 1
+                if len(batch):
+                    frames = transform(batch.videos.to(device, non_blocking=True), _on(batch.sizes, device))
+                    labels = batch.labels.to(device)
+                    with _no_sync_unless(step_module, last_of_step, world):
+                        with torch.autocast(device.type, dtype=_amp_dtype(config), enabled=config.optim.precision != "fp32"):
+                            logits, class_embeddings = step_module(frames)
+                            loss, parts = criterion(logits.float(), labels, class_embeddings.float())
+                        scaler.scale(loss / accumulation).backward()
+                    losses.append((loss.item(), parts))
+                    window_clips += len(batch)
+                if not last_of_step:
+                    continue
+                pending = 0
+                _optimizer_step(model, optimizer, scaler, config)
+                scheduler.step()
+                progress.global_step += 1
+                progress.steps_in_epoch += 1
+                if metrics and losses and (progress.global_step % config.run.log_every_steps == 0 or progress.steps_in_epoch == steps_per_epoch):
+                    elapsed = time.perf_counter() - window_start
+                    row = _step_row(progress, losses, optimizer, window_clips * world.world_size / max(elapsed, 1e-9))
+                    metrics.append(**row)
+                    on_event({"event": "step", **row, "steps_per_epoch": steps_per_epoch, "memory": _gpu_memory(device)})
+                    window_start, window_clips, losses = time.perf_counter(), 0, []
+                if config.run.checkpoint_every_steps and progress.global_step % config.run.checkpoint_every_steps == 0:
+                    save("last")
+                    on_event({"event": "checkpoint", "step": progress.global_step})
+                if interrupt.raised:
+                    save("last")
+                    raise Interrupted(f"interrupted at step {progress.global_step}; saved. Resume with: msta train --resume {run_dir}")
+            progress.epoch += 1
+            progress.steps_in_epoch = 0
+            _select(config, validation, model, progress, world, device, metrics, on_event, save)
+            save("last")
+            on_event({"event": "epoch", "epoch": progress.epoch})
+    if world.is_main:
+        write_problems(run_dir / PROBLEMS, failures)
+    return RunOutcome(model, progress, failures)
+
+
+def _select(config, validation, model, progress, world, device, metrics, on_event, save) -> None:
+    """best-on-val / best-on-test: score this epoch and keep the best adapters."""
+    selection = config.eval.model_selection
+    due = progress.epoch % config.eval.every_epochs == 0 or progress.epoch == config.optim.epochs
+    if selection == "last" or not due:
+        return
+    if selection == "best-on-val":
+        scores = evaluate_set(model, validation, validation.eval.sets[0], Views(1, 1), device, world)
+    else:
+        scores = evaluate_set(model, config, config.eval.sets[0], Views.parse(config.eval.views), device, world)
+    summary = scores.summary()
+    if metrics:
+        metrics.append(kind="epoch", epoch=progress.epoch, step=progress.global_step, split=summary["split"],
+                       top1=summary["top1"], top5=summary["top5"], mean_class=summary["mean_class"])
+    on_event({"event": "selection", "epoch": progress.epoch, **summary})
+    if progress.best_score is None or summary["top1"] > progress.best_score:
+        progress.best_score, progress.best_epoch = summary["top1"], progress.epoch
+        save("best")
+
+
+def _prepare_validation(config: Config, data: TrainingData, run_dir: Path, world: Distributed) -> Config:
+    """Keep the held-out slice in the run directory and a config whose test set is that slice."""
+    import copy
+
+    split_path, labels_path = (run_dir / "validation.csv").resolve(), (run_dir / "validation_labels.csv").resolve()
+    if world.is_main:
+        data.validation.to_csv(split_path, index=False)
+        pd.DataFrame({"id": range(len(data.class_names)), "name": data.class_names}).to_csv(labels_path, index=False)
+    barrier(world)
+    validation_config = copy.deepcopy(config)
+    validation_config.data.root = str(Path(config.data.root).resolve())
+    validation_config.eval.sets = [EvalSet(name=VALIDATION, split=str(split_path), labels=str(labels_path))]
+    return validation_config
+
+
+def _criterion(config: Config, model: MstaModel, class_names: list[str]) -> MstaLoss:
+    weight = config.loss.consistency_weight
+    if not weight:
+        return MstaLoss(0.0, label_smoothing=config.loss.label_smoothing)
+    spatial, temporal = descriptions_for(load_descriptions(config.loss.descriptions), class_names)
+    return MstaLoss(
+        weight,
+        model.description_embeddings(spatial),
+        model.description_embeddings(temporal),
+        label_smoothing=config.loss.label_smoothing,
+    )
+
+
+def _batching(config: Config, world: Distributed) -> tuple[int, int]:
+    micro, total = config.optim.micro_batch_size, config.optim.batch_size
+    per_step = micro * world.world_size
+    if total % per_step:
+        raise InputError(
+            f"optim.batch_size {total} is not a multiple of micro_batch_size {micro} x {world.world_size} processes"
+        )
+    return micro, total // per_step
+
+
+def _optimizer_step(model: MstaModel, optimizer, scaler, config: Config) -> None:
+    if config.optim.grad_clip_norm:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.adapters.parameters(), config.optim.grad_clip_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _step_row(progress: Progress, losses: list, optimizer, clips_per_second: float) -> dict:
+    return {
+        "kind": "step",
+        "epoch": progress.epoch,
+        "step": progress.global_step,
+        "loss": round(float(np.mean([loss for loss, _ in losses])), 6),
+        "ce": round(float(np.mean([parts["ce"] for _, parts in losses])), 6),
+        "consistency": round(float(np.mean([parts["consistency"] for _, parts in losses])), 6),
+        "lr": optimizer.param_groups[0]["lr"],
+        "clips_per_s": round(clips_per_second, 2),
+    }
+
+
+def _no_sync_unless(module: nn.Module, synchronise: bool, world: Distributed):
+    """Skip DDP's gradient all-reduce on accumulation micro-steps."""
+    import contextlib
+
+    if world.enabled and not synchronise and isinstance(module, DistributedDataParallel):
+        return module.no_sync()
+    return contextlib.nullcontext()
+
+
+def _amp_dtype(config: Config) -> torch.dtype:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.optim.precision, torch.float32)
+
+
+def _on(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(device)
+
+
+def _gpu_memory(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+class _InterruptFlag:
+    """Turns the first SIGINT into a flag the loop checks after each step (save, then exit)."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __enter__(self) -> "_InterruptFlag":
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.raised:  # a second Ctrl-C means stop now
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
