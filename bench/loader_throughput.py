@@ -1,0 +1,166 @@
+"""Clips per second delivered to the model: msta's loader vs a ViFi-CLIP-style loader.
+
+Both read the same generated videos with the same number of workers, sample 8 frames per
+clip (TSN segments) and produce normalised float (B, 8, 3, 224, 224) training clips.
+
+msta: decode only the sampled frames, resized on decode to short side 256, uint8 batches
+out of the workers, then TrainTransform on the training device (CPU when there is no GPU).
+
+ViFi-CLIP style (its mmaction pipeline): read the whole file into memory, open it with
+decord from bytes, fetch frames one at a time, then resize, crop, flip, jitter, grayscale
+and normalise each frame on the CPU inside the workers.
+
+Run from the repository root:  python -m bench.loader_throughput [--videos 64 --workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import random
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import torch
+import torchvision.transforms as v1
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from msta_cli.core.data.dataset import VideoClipDataset, make_loader
+from msta_cli.core.data.decoding import resolve_backend
+from msta_cli.core.data.sampling import train_segment_indices
+from msta_cli.core.data.transforms import TrainTransform
+
+MEAN = (0.48145466, 0.4578275, 0.40821073)  # any backbone's values do; these are OpenAI CLIP's
+STD = (0.26862954, 0.26130258, 0.27577711)
+FRAMES = 8
+SIZE = 224
+SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+def write_textured_video(path: Path, seed: int, frames: int, height: int, width: int) -> None:
+    """A panning smooth-noise texture: content an encoder must actually work on."""
+    rng = np.random.default_rng(seed)
+    noise = torch.from_numpy(rng.integers(0, 256, (3, height + frames, width + frames)))
+    texture = torch.nn.functional.avg_pool2d(noise[None].float(), 5, 1, 2)[0]
+    texture = texture.permute(1, 2, 0).to(torch.uint8).numpy()
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(25))
+        stream.height, stream.width, stream.pix_fmt = height, width, "yuv420p"
+        stream.options = {"crf": "23"}
+        for t in range(frames):
+            picture = np.ascontiguousarray(texture[t : t + height, t : t + width])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+
+
+class ViFiStyleDataset(Dataset):
+    """The per-frame CPU pipeline of ViFi-CLIP's training loader."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.jitter = v1.ColorJitter(0.4, 0.4, 0.2, 0.1)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        import decord
+
+        reader = decord.VideoReader(io.BytesIO(self.paths[index].read_bytes()), num_threads=1)
+        rng = random.Random()
+        positions = train_segment_indices(len(reader), FRAMES, rng)
+        decoded = {i: Image.fromarray(reader[i].asnumpy()) for i in sorted(set(positions))}
+        frames = [TF.resize(decoded[i], 256) for i in positions]
+        width, height = frames[0].size
+        crop_h, crop_w = (int(min(height, width) * rng.choice(SCALES)) for _ in range(2))
+        top, left = rng.randint(0, height - crop_h), rng.randint(0, width - crop_w)
+        frames = [TF.resized_crop(f, top, left, crop_h, crop_w, [SIZE, SIZE]) for f in frames]
+        if rng.random() < 0.5:
+            frames = [TF.hflip(f) for f in frames]
+        if rng.random() < 0.8:
+            order, *factors = v1.ColorJitter.get_params(
+                self.jitter.brightness, self.jitter.contrast, self.jitter.saturation, self.jitter.hue
+            )
+            adjust = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
+            for op in order:
+                frames = [adjust[op](f, factors[op]) for f in frames]
+        if rng.random() < 0.2:
+            frames = [TF.to_grayscale(f, num_output_channels=3) for f in frames]
+        mean, std = np.array(MEAN, np.float32), np.array(STD, np.float32)
+        arrays = [(np.asarray(f, np.float32) / 255 - mean) / std for f in frames]
+        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+
+
+def clips_per_second(batches, to_model) -> tuple[float, int]:
+    """Consume every batch, turning it into model input with `to_model`; (clips/s, clips)."""
+    start = time.perf_counter()
+    clips = 0
+    for batch in batches:
+        clips += to_model(batch).shape[0]
+    return clips / (time.perf_counter() - start), clips
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--backend", default="auto", help="msta's decoder: auto, decord or pyav")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        names = [f"video{i:03d}.mp4" for i in range(args.videos)]
+        for seed, name in enumerate(names):
+            write_textured_video(root / name, seed, args.frames, 240, 320)
+        split = pd.DataFrame({"path": names, "label": [0] * len(names)})
+
+        dataset = VideoClipDataset(split, root, FRAMES, short_side=256, backend=args.backend)
+        loader = make_loader(dataset, args.batch_size, args.workers, RandomSampler(dataset))
+        transform = TrainTransform(MEAN, STD, size=SIZE)
+        decoded, clips = clips_per_second(loader, lambda batch: batch.videos)
+        dataset.set_epoch(1)
+        msta, _ = clips_per_second(
+            loader,
+            lambda batch: transform(batch.videos.to(device, non_blocking=True), batch.sizes),
+        )
+
+        baseline_loader = DataLoader(
+            ViFiStyleDataset([root / name for name in names]),
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            shuffle=True,
+            pin_memory=device.type == "cuda",
+        )
+        baseline, _ = clips_per_second(
+            baseline_loader, lambda batch: batch.to(device, non_blocking=True)
+        )
+
+    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, torch {torch.__version__} on {device}")
+    print(f"{args.videos} videos 320x240 x {args.frames} frames (h264), {clips} clips of "
+          f"{FRAMES}x{SIZE}x{SIZE}, batch {args.batch_size}, {args.workers} workers, "
+          f"msta backend {resolve_backend(args.backend, names[0])}")
+    print("| loader | clips/s | vs ViFi-CLIP style |\n|---|---|---|")
+    for name, rate in [
+        ("ViFi-CLIP style (decode + CPU augmentation in workers)", baseline),
+        ("msta, uint8 clips out of the loader (before augmentation)", decoded),
+        (f"msta, loader + TrainTransform on {device}", msta),
+    ]:
+        print(f"| {name} | {rate:.1f} | {rate / baseline:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
