@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from numpy.typing import ArrayLike
 
 BITS = 8
 
@@ -50,7 +51,7 @@ def frame_pattern(index: int, size: tuple[int, int]) -> np.ndarray:
     return np.broadcast_to(row[None, :, None], (height, width, 3)).copy()
 
 
-def frame_index_of(frame) -> int:
+def frame_index_of(frame: ArrayLike) -> int:
     """Read back the index from a decoded frame: uint8 (H, W, 3) numpy array or torch tensor."""
     pixels = np.asarray(frame, dtype=np.float32)
     height, width = pixels.shape[:2]
