@@ -30,3 +30,11 @@ def tiny_config(tiny_backbone_name) -> Config:
 def tiny_model(tiny_config) -> MstaModel:
     torch.manual_seed(0)
     return create_model(tiny_config)
+
+
+@pytest.fixture(scope="session")
+def colour_dataset(tmp_path_factory):
+    """Three learnable classes, 6 training and 3 test videos each, in the prepared layout."""
+    from tests.helpers.datasets import write_colour_dataset
+
+    return write_colour_dataset(tmp_path_factory.mktemp("colours"), ["red", "green", "blue"], 6, 3)

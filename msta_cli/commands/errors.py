@@ -24,10 +24,10 @@ def exits_on_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except InputError as error:
-            stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except MstaError as error:
-            stderr.print(f"[bold red]failed:[/] {escape(str(error))}", highlight=False)
+            stderr.print(f"[bold red]failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]

@@ -124,6 +124,8 @@ class EvalSet:
     labels: str = "labels.csv"
     # A different prepared dataset (zero-shot transfer); null means data.root.
     root: str | None = None
+    # clips x crops for this set; null means eval.views.
+    views: str | None = None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from msta_cli.core.config import DescriptionsConfig
+from msta_cli.core.data.lists import read_labels
 from msta_cli.core.errors import InputError
 
 
@@ -31,8 +32,6 @@ def load_descriptions(config: DescriptionsConfig) -> Descriptions:
     if config.file:
         return read_msta_descriptions(config.file)
     if config.spatial and config.temporal and config.labels:
-        from msta_cli.core.data.lists import read_labels
-
         return read_indexed_descriptions(config.spatial, config.temporal, read_labels(config.labels))
     raise InputError(
         "loss.descriptions: set either `file` (msta format) or all of `spatial`, `temporal` and `labels` "

@@ -59,7 +59,7 @@ def plan_runs(config: Config, run_dir: Path) -> list[PlannedRun]:
     for eval_set in config.eval.sets:
         _, split_path, labels_path = set_paths(config, eval_set)
         read_split(split_path, len(read_labels(labels_path)))
-    Views.parse(config.eval.views)
+        Views.parse(eval_set.views or config.eval.views)
     return runs
 
 

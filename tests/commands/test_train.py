@@ -1,12 +1,16 @@
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
+from tests.helpers.datasets import tiny_recipe, write_base_to_novel_lists, write_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 runner = CliRunner()
@@ -56,11 +60,90 @@ def test_bad_recipes_exit_2_with_a_message_and_no_traceback(tmp_path, text, over
     assert "Traceback" not in result.output
 
 
-def test_training_without_dry_run_is_refused_clearly(tmp_path):
-    result = runner.invoke(app, ["train", _recipe(tmp_path, "")])
-    assert result.exit_code == 2 and "--dry-run" in result.stderr
+def test_two_epoch_run_learns_and_leaves_a_complete_run_directory(tmp_path, colour_dataset, tiny_backbone_name):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"zero_shot_baseline": True}))
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["train", recipe, f"output_dir={run_dir}", "optim.micro_batch_size=1"])
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    steps = metrics[metrics["kind"] == "step"]
+    first, last = steps[steps["epoch"] == 0]["loss"].mean(), steps[steps["epoch"] == 1]["loss"].mean()
+    assert last < first, (first, last)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]["micro_batch_size"] == 1
+    environment = json.loads((run_dir / "env.json").read_text())
+    assert environment["world_size"] == 1 and environment["torch"]
+    for name in ("adapter.safetensors", "adapter_config.json", "training_state.pt"):
+        assert (run_dir / "checkpoints" / "last" / name).is_file()
+    results = pd.read_csv(run_dir / "results.csv")
+    assert results["method"].tolist() == ["zero-shot", "MSTA"] and (results["videos"] == 9).all()
+    assert results.loc[1, "trainable"] > 0 and results.loc[0, "trainable"] == 0
+    assert len(pd.read_csv(run_dir / "predictions.csv")) == 9
+    assert pd.read_csv(run_dir / "per_class.csv")["videos"].sum() == 9
+    assert pd.read_csv(run_dir / "confusion.csv").shape == (3, 4)
+    assert pd.read_csv(run_dir / "problems.csv").empty
+    assert (run_dir / "zero-shot" / "predictions.csv").is_file()
+    again = runner.invoke(app, ["train", recipe, f"output_dir={run_dir}"])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+
+
+def test_base_to_novel_protocol_runs_every_seed_and_reports_hm(tmp_path, colour_dataset, tiny_backbone_name):
+    dataset = tmp_path / "b2n"
+    shutil.copytree(colour_dataset, dataset)
+    write_base_to_novel_lists(dataset, base=[1, 2], novel=[0], seeds=(1, 2))
+    recipe = tiny_recipe(
+        dataset, tiny_backbone_name,
+        data={"train_split": "base2novel/train_s{seed}.csv", "train_labels": "base2novel/base_labels.csv"},
+        eval={"zero_shot_baseline": True, "sets": [
+            {"name": "base", "split": "base2novel/base_test.csv", "labels": "base2novel/base_labels.csv"},
+            {"name": "novel", "split": "base2novel/novel_test.csv", "labels": "base2novel/novel_labels.csv"},
+        ]},
+        protocol={"kind": "base2novel", "seeds": [1, 2]}, optim={"epochs": 1},
+    )
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={run_dir}"], terminal_width=150)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(run_dir / "protocol.csv", keep_default_na=False)
+    assert table[["method", "run"]].values.tolist() == [["zero-shot", "-"], ["MSTA", "seed1"], ["MSTA", "seed2"], ["MSTA", "mean"]]
+    mean = table[table["run"] == "mean"].iloc[0]
+    assert mean["HM"] == pytest.approx(2 * mean["base"] * mean["novel"] / (mean["base"] + mean["novel"]), abs=0.01)
+    assert (run_dir / "seed1" / "results.csv").is_file() and (run_dir / "seed2" / "novel_predictions.csv").is_file()
+    assert "HM" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"data": {"train_split": "missing.csv"}}, "missing.csv: file not found"),
+        ({"data": {"train_split": "bad_labels.csv"}}, "bad_labels.csv: line 2: label '7' is not a class id"),
+        ({"data": {"train_split": "empty.csv"}}, "empty.csv: no rows after the header"),
+        ({"eval": {"sets": [{"name": "t", "split": "nope.csv", "labels": "labels.csv"}]}}, "nope.csv: file not found"),
+        ({"loss": {"consistency_weight": 1.0}}, "loss.descriptions: set either `file`"),
+    ],
+)
+def test_bad_inputs_exit_2_naming_the_file_and_write_nothing(tmp_path, colour_dataset, tiny_backbone_name, change, message):
+    dataset = tmp_path / "data"
+    shutil.copytree(colour_dataset, dataset)
+    (dataset / "bad_labels.csv").write_text("path,label\nred/train_0.mp4,7\n")
+    (dataset / "empty.csv").write_text("path,label\n")
+    run_dir = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(dataset, tiny_backbone_name, **change))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={run_dir}"])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert not run_dir.exists()
+
+
+def test_resume_continues_a_finished_run_without_retraining(tmp_path, colour_dataset, tiny_backbone_name):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, optim={"epochs": 1}))
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["train", recipe, f"output_dir={run_dir}"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=2"])
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["epoch"].max() == 1 and metrics["step"].is_monotonic_increasing
+    assert runner.invoke(app, ["train", "--resume", str(tmp_path / "nowhere")]).exit_code == 2
 
 
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "msta_cli", "--help"], capture_output=True, text=True, check=True)
-    assert "train" in result.stdout
+    assert "train" in result.stdout and "evaluate" in result.stdout

@@ -26,6 +26,17 @@ def test_shipped_recipes_spell_out_the_reference_configs():
         assert config.optim.batch_size == 32 and config.loss.consistency_weight == 1.0
         assert config.adapter.scale == 0.005 and config.data.num_frames == 8
         assert config.data.crop_scales == [1.0, 0.875, 0.75, 0.66]
+    assert (base2novel.protocol.kind, base2novel.protocol.seeds) == ("base2novel", [1, 2, 3])
+    assert [s.name for s in base2novel.eval.sets] == ["base", "novel"]
+    assert (fewshot.protocol.kind, fewshot.protocol.shots) == ("fewshot", [2, 4, 8, 16])
+
+
+def test_zero_shot_and_supervised_recipes_name_their_targets():
+    zeroshot = load_config(RECIPES / "zeroshot.yaml")
+    assert zeroshot.protocol.kind == "zeroshot" and len(zeroshot.eval.sets) == 9
+    assert {s.root for s in zeroshot.eval.sets} == {"data/hmdb51", "data/ucf101", "data/kinetics600"}
+    supervised = load_config(RECIPES / "fully_supervised.yaml")
+    assert supervised.protocol.kind == "supervised" and supervised.eval.views == "4x3"
 
 
 def test_every_recipe_key_is_written_out():
@@ -35,7 +46,7 @@ def test_every_recipe_key_is_written_out():
     def keys(tree, prefix=""):
         return {k for key, value in tree.items() for k in ([f"{prefix}{key}"] + (sorted(keys(value, f"{prefix}{key}.")) if isinstance(value, dict) else []))}
 
-    for recipe in ("base2novel.yaml", "fewshot.yaml"):
+    for recipe in ("base2novel.yaml", "fewshot.yaml", "zeroshot.yaml", "fully_supervised.yaml"):
         written = keys(yaml.safe_load((RECIPES / recipe).read_text()))
         assert keys(yaml.safe_load(dump_config(Config()))) - written == set(), recipe
 

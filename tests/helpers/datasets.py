@@ -71,3 +71,29 @@ def write_base_to_novel_lists(root: Path, base: list[int], novel: list[int], see
     train = train[train["label"].isin(base)].assign(label=lambda t: t["label"].map({old: new for new, old in enumerate(base)}))
     for seed in seeds:
         train.sample(frac=1.0, random_state=seed).to_csv(folder / f"train_s{seed}.csv", index=False)
+
+
+def tiny_recipe(data_root: Path, backbone: str, **sections) -> dict:
+    """A recipe for the tiny model on a colour dataset: seconds per run on a CPU."""
+    recipe = {
+        "name": "tiny",
+        "model": {"backbone": backbone},
+        "adapter": {"bottleneck": 16, "blocks": [1, 2], "scale": 1.0},
+        "loss": {"consistency_weight": 0.0},
+        "data": {
+            "root": str(data_root), "train_split": "train.csv", "train_labels": "labels.csv", "num_frames": 4,
+            "input_size": 32, "resize_short_side": 36, "workers": 0,
+            "color_jitter_probability": 0.0, "grayscale_probability": 0.0,
+        },
+        "optim": {"epochs": 2, "warmup_epochs": 0, "lr": 0.02, "batch_size": 4, "micro_batch_size": 2},
+        "eval": {"views": "2x1", "sets": [{"name": "test", "split": "test.csv", "labels": "labels.csv"}], "zero_shot_baseline": False},
+        "run": {"log_every_steps": 1, "deterministic": True},
+    }
+    for section, values in sections.items():
+        recipe[section] = {**recipe.get(section, {}), **values} if isinstance(values, dict) else values
+    return recipe
+
+
+def write_recipe(path: Path, recipe: dict) -> str:
+    path.write_text(yaml.safe_dump(recipe))
+    return str(path)

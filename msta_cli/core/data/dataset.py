@@ -173,13 +173,15 @@ def make_loader(
     sampler: Sampler[int] | None = None,
     pin_memory: bool | None = None,
     drop_last: bool = False,
+    generator: torch.Generator | None = None,
 ) -> DataLoader:
     """A DataLoader of ClipBatch whose uint8 videos arrive pinned when CUDA is available.
 
     `sampler` decides the order (in order when None); it and the dataset both need
     `set_epoch` before each epoch. Workers are not persistent, so each epoch they get a
     fresh copy of the dataset carrying the current epoch. Test mode never drops the last
-    batch, so every test video is scored once.
+    batch, so every test video is scored once. `generator` seeds the workers' base seed; give
+    one so starting an epoch's iterator does not draw from torch's global RNG (exact resume).
     """
     if drop_last and dataset.mode == "test":
         raise ValueError("drop_last would skip test videos; every test video must be scored")
@@ -191,4 +193,5 @@ def make_loader(
         collate_fn=collate_clips,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         drop_last=drop_last,
+        generator=generator,
     )

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+import yaml
 
 from msta_cli.core.config import Config, EvalSet
-from msta_cli.core.data.dataset import VideoClipDataset, collate_clips
+from msta_cli.core.data.dataset import VideoClipDataset, make_loader
 from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TestTransform
@@ -48,8 +48,6 @@ def set_paths(config: Config, eval_set: EvalSet) -> tuple[Path, Path, Path]:
 
 def video_root(prepared: Path) -> Path:
     """The video root `msta prepare` recorded in dataset.yaml (the folder itself when absent)."""
-    import yaml
-
     description = prepared / "dataset.yaml"
     if description.is_file():
         root = (yaml.safe_load(description.read_text()) or {}).get("video_root")
@@ -76,10 +74,7 @@ def evaluate_set(
         sampling=config.data.sampling, seed=config.seed, short_side=config.data.input_size,
     )
     sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=False)
-    loader = DataLoader(
-        dataset, batch_size=config.eval.batch_size, sampler=sampler, num_workers=config.data.workers,
-        collate_fn=collate_clips, pin_memory=device.type == "cuda",
-    )
+    loader = make_loader(dataset, config.eval.batch_size, config.data.workers, sampler, pin_memory=device.type == "cuda")
     preprocessing = model.backbone.preprocessing
     transform = TestTransform(preprocessing.mean, preprocessing.std, config.data.input_size, views.crops)
     model.eval()

@@ -26,12 +26,12 @@ def evaluate_model(
     world: Distributed, device: torch.device, on_event: Callable[[dict], None],
 ) -> list[dict]:
     """Evaluate on every test set, write per-set files, and return one result row per set."""
-    views = Views.parse(config.eval.views)
     parameters = parameter_summary(model)
     selection = OPTIMISTIC if config.eval.model_selection == "best-on-test" and method != ZERO_SHOT else config.eval.model_selection
     rows = []
     for eval_set in config.eval.sets:
         on_event({"event": "evaluate", "method": method, "run": label, "split": eval_set.name})
+        views = Views.parse(eval_set.views or config.eval.views)
         scores = evaluate_set(model, config, eval_set, views, device, world)
         if world.is_main:
             write_set_files(directory, scores)

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import open_clip
 import pandas as pd
 import torch
 
@@ -40,8 +41,6 @@ def start_run_directory(path: Path, config: Config, world_size: int, device: tor
 
 def environment(world_size: int, device: torch.device) -> dict:
     """Enough to reproduce or explain a number: versions, revision, hardware."""
-    import open_clip
-
     return {
         "msta": msta_cli.__version__,
         "git_revision": _git_revision(),

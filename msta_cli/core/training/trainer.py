@@ -6,6 +6,8 @@ never prints.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import random
 import signal
@@ -19,17 +21,15 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from msta_cli.core.config import Config, EvalSet
-from msta_cli.core.data.dataset import VideoClipDataset, collate_clips
+from msta_cli.core.data.dataset import VideoClipDataset, make_loader
 from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TrainTransform
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import Views, evaluate_set, video_root
-from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.loss import MstaLoss
 from msta_cli.core.model import MstaModel, create_model
 from msta_cli.core.training.distributed import Distributed, barrier
@@ -124,9 +124,9 @@ def train_run(
         seed=config.seed, short_side=config.data.resize_short_side,
     )
     sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=True, seed=config.seed)
-    loader = DataLoader(
-        dataset, batch_size=micro_batch, sampler=sampler, num_workers=config.data.workers,
-        collate_fn=collate_clips, pin_memory=device.type == "cuda",
+    loader = make_loader(
+        dataset, micro_batch, config.data.workers, sampler, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(config.seed),
     )
     micro_batches = math.ceil(len(sampler.shard()) / micro_batch)
     steps_per_epoch = math.ceil(micro_batches / accumulation)
@@ -171,7 +171,7 @@ def train_run(
                 pending += 1
                 last_of_step = pending == accumulation or position == micro_batches - 1
                 if len(batch):
-                    frames = transform(batch.videos.to(device, non_blocking=True), _on(batch.sizes, device))
+                    frames = transform(batch.videos.to(device, non_blocking=True), batch.sizes)  # sizes stay on the CPU: read with .tolist()
                     labels = batch.labels.to(device)
                     with _no_sync_unless(step_module, last_of_step, world):
                         with torch.autocast(device.type, dtype=_amp_dtype(config), enabled=config.optim.precision != "fp32"):
@@ -218,7 +218,8 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
     if selection == "best-on-val":
         scores = evaluate_set(model, validation, validation.eval.sets[0], Views(1, 1), device, world)
     else:
-        scores = evaluate_set(model, config, config.eval.sets[0], Views.parse(config.eval.views), device, world)
+        first = config.eval.sets[0]
+        scores = evaluate_set(model, config, first, Views.parse(first.views or config.eval.views), device, world)
     summary = scores.summary()
     if metrics:
         metrics.append(kind="epoch", epoch=progress.epoch, step=progress.global_step, split=summary["split"],
@@ -231,8 +232,6 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
 
 def _prepare_validation(config: Config, data: TrainingData, run_dir: Path, world: Distributed) -> Config:
     """Keep the held-out slice in the run directory and a config whose test set is that slice."""
-    import copy
-
     split_path, labels_path = (run_dir / "validation.csv").resolve(), (run_dir / "validation_labels.csv").resolve()
     if world.is_main:
         data.validation.to_csv(split_path, index=False)
@@ -291,8 +290,6 @@ def _step_row(progress: Progress, losses: list, optimizer, clips_per_second: flo
 
 def _no_sync_unless(module: nn.Module, synchronise: bool, world: Distributed):
     """Skip DDP's gradient all-reduce on accumulation micro-steps."""
-    import contextlib
-
     if world.enabled and not synchronise and isinstance(module, DistributedDataParallel):
         return module.no_sync()
     return contextlib.nullcontext()
@@ -300,10 +297,6 @@ def _no_sync_unless(module: nn.Module, synchronise: bool, world: Distributed):
 
 def _amp_dtype(config: Config) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.optim.precision, torch.float32)
-
-
-def _on(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return None if tensor is None else tensor.to(device)
 
 
 def _gpu_memory(device: torch.device) -> float | None:

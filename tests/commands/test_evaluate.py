@@ -1,0 +1,81 @@
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from msta_cli.cli import app
+from msta_cli.core.checkpoint import save_adapter
+from tests.helpers.datasets import tiny_recipe, write_recipe
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def seven_video_recipe(tmp_path, colour_dataset, tiny_backbone_name):
+    """A test set of 7 videos (not a multiple of 2 processes) and a recipe evaluating it."""
+    pd.read_csv(colour_dataset / "test.csv").iloc[:7].to_csv(tmp_path / "test7.csv", index=False)
+    sets = [{"name": "seven", "split": str(tmp_path / "test7.csv"), "labels": "labels.csv"}]
+    return write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets, "views": "2x3"}))
+
+
+@pytest.fixture
+def checkpoint(tmp_path, tiny_model):
+    with torch.no_grad():
+        for parameter in tiny_model.adapters.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    return save_adapter(tiny_model, tmp_path / "adapter")
+
+
+def test_two_processes_give_the_same_numbers_and_count_each_video_once(tmp_path, seven_video_recipe, checkpoint):
+    single = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(tmp_path / "one")])
+    assert single.exit_code == 0, single.output
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "msta_cli", "evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(tmp_path / "two"),
+    ]
+    distributed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert distributed.returncode == 0, distributed.stderr[-3000:]
+    one = pd.read_csv(tmp_path / "one" / "seven_predictions.csv")
+    two = pd.read_csv(tmp_path / "two" / "seven_predictions.csv")
+    assert len(two) == 7 and two["path"].is_unique
+    pd.testing.assert_frame_equal(one, two, atol=1e-4, check_exact=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one" / "results.csv"), pd.read_csv(tmp_path / "two" / "results.csv"))
+
+
+def test_without_a_checkpoint_it_evaluates_zero_shot_clip(tmp_path, seven_video_recipe):
+    result = runner.invoke(app, ["evaluate", "--recipe", seven_video_recipe, "--output", str(tmp_path / "zs"), "--views", "1x1"])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(tmp_path / "zs" / "results.csv")
+    assert results[["method", "views", "videos", "trainable"]].values.tolist() == [["zero-shot", "1x1", 7, 0]]
+
+
+def test_unreadable_test_videos_are_listed_and_counted(tmp_path, colour_dataset, tiny_backbone_name, checkpoint):
+    rows = pd.read_csv(colour_dataset / "test.csv").iloc[:3]
+    pd.concat([rows, pd.DataFrame({"path": ["gone.mp4"], "label": [0]})]).to_csv(tmp_path / "t.csv", index=False)
+    sets = [{"name": "test", "split": str(tmp_path / "t.csv"), "labels": "labels.csv"}]
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets}))
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", recipe, "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "out" / "results.csv").iloc[0]
+    assert (summary["videos"], summary["scored"], summary["failed"]) == (4, 3, 1)
+    assert pd.read_csv(tmp_path / "out" / "eval_problems.csv")["path"].tolist() == ["gone.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nowhere"], "nowhere: not found"),
+        ([], "--recipe is needed"),
+        (["--split", "nope"], "--split nope: not a test set"),
+        (["--views", "3x2"], "expected CLIPSxCROPS"),
+    ],
+)
+def test_bad_arguments_exit_2(seven_video_recipe, arguments, message):
+    recipe = ["--recipe", seven_video_recipe] if arguments and arguments[0].startswith("--") else []
+    result = runner.invoke(app, ["evaluate", *arguments, *recipe])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from msta_cli.core.evaluation.metrics import SetScores, harmonic_mean
+from msta_cli.core.evaluation.tables import OPTIMISTIC, base_to_novel_table, few_shot_table, zero_shot_table
+
+
+def _scores() -> SetScores:
+    probabilities = np.array([
+        [0.7, 0.2, 0.1],  # label 0, right
+        [0.5, 0.4, 0.1],  # label 1, wrong (second)
+        [0.1, 0.1, 0.8],  # label 2, right
+        [0.6, 0.3, 0.1],  # label 2, wrong (third)
+    ])
+    return SetScores("test", ["a", "b", "c"], ["v0", "v1", "v2", "v3"], np.array([0, 1, 2, 2]), probabilities, [("v4", "empty file")])
+
+
+def test_top_k_and_mean_class_accuracy():
+    scores = _scores()
+    assert scores.top_k(1) == 50.0
+    assert scores.top_k(2) == 75.0
+    assert scores.top_k(5) == 100.0  # k is capped at the number of classes
+    assert scores.mean_class_accuracy() == pytest.approx((100 + 0 + 50) / 3)
+
+
+def test_summary_counts_failed_videos_once():
+    summary = _scores().summary()
+    assert (summary["videos"], summary["scored"], summary["failed"]) == (5, 4, 1)
+
+
+def test_confusion_per_class_and_predictions_table():
+    scores = _scores()
+    confusion = scores.confusion()
+    assert confusion.loc["c", "a"] == 1 and confusion.loc["c", "c"] == 1 and confusion.to_numpy().sum() == 4
+    per_class = scores.per_class()
+    assert per_class["correct"].tolist() == [1, 0, 1] and per_class["videos"].tolist() == [1, 1, 2]
+    table = scores.predictions_table(k=2)
+    assert table.loc[1, "top1"] == "a" and table.loc[1, "score2"] == pytest.approx(0.4)
+    assert table.loc[4, "path"] == "v4" and table.loc[4, "error"] == "empty file"
+
+
+def _rows(method, run, base, novel):
+    common = {"method": method, "run": run, "failed": 0, "selection": "last"}
+    return [{**common, "split": "base", "top1": base}, {**common, "split": "novel", "top1": novel}]
+
+
+def test_base_to_novel_mean_row_is_hm_of_averages():
+    results = pd.DataFrame(_rows("MSTA", "seed1", 80.0, 50.0) + _rows("MSTA", "seed2", 70.0, 60.0) + _rows("zero-shot", "", 50.0, 45.0))
+    table = base_to_novel_table(results).set_index(["method", "run"])
+    assert table.loc[("MSTA", "mean"), "base"] == 75.0 and table.loc[("MSTA", "mean"), "novel"] == 55.0
+    assert table.loc[("MSTA", "mean"), "HM"] == round(harmonic_mean(75.0, 55.0), 2)
+    assert table.loc[("MSTA", "seed1"), "HM"] == round(2 * 80 * 50 / 130, 2)
+    assert table.loc[("zero-shot", "-"), "HM"] == round(harmonic_mean(50, 45), 2)
+
+
+def test_few_shot_and_zero_shot_tables():
+    few = pd.DataFrame([{"method": "MSTA", "run": f"k{k}", "split": "test", "top1": float(k)} for k in (2, 4)])
+    assert few_shot_table(few).columns.tolist() == ["method", "k2", "k4"]
+    zero = pd.DataFrame([{"method": "MSTA", "run": "", "split": s, "top1": v} for s, v in (("h-1", 50.0), ("h-2", 54.0))])
+    row = zero_shot_table(zero).iloc[0]
+    assert row["mean"] == 52.0 and row["std"] == 2.0
+
+
+def test_optimistic_protocol_is_named_as_such():
+    assert "optimistic" in OPTIMISTIC and "test set" in OPTIMISTIC

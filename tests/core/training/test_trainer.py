@@ -1,0 +1,97 @@
+import multiprocessing
+import os
+import signal
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from msta_cli.core.config import Config, load_config
+from msta_cli.core.training.distributed import Distributed
+from msta_cli.core.training.state import STATE_FILE
+from msta_cli.core.training.trainer import Interrupted, hold_out, load_training_data, train_run
+from tests.helpers.datasets import tiny_recipe, write_recipe
+
+RESUME_OVERRIDES = {"optim": {"epochs": 2, "warmup_epochs": 1}, "run": {"checkpoint_every_steps": 2, "log_every_steps": 1, "deterministic": True}}
+
+
+def _config(tmp_path, colour_dataset, backbone, **sections) -> Config:
+    recipe = write_recipe(tmp_path / "recipe.yaml", tiny_recipe(colour_dataset, backbone, **sections))
+    return load_config(recipe)
+
+
+def _train(config: Config, run_dir, resume=False, on_event=lambda e: None):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return train_run(config, run_dir, load_training_data(config), Distributed(), torch.device("cpu"), resume, on_event)
+
+
+def _killed_at_step(config: Config, run_dir, step: int) -> None:
+    """Child process: train, and SIGKILL ourselves right after optimizer step `step`."""
+    torch.set_num_threads(1)
+
+    def kill(event):
+        if event["event"] == "step" and event["step"] == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    _train(config, run_dir, on_event=kill)
+
+
+def _metric_rows(run_dir) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "metrics.csv").drop(columns=["clips_per_s"])
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, colour_dataset, tiny_backbone_name):
+    torch.set_num_threads(1)
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, **RESUME_OVERRIDES)
+    straight = tmp_path / "straight"
+    _train(config, straight)
+
+    killed = tmp_path / "killed"
+    child = multiprocessing.get_context("spawn").Process(target=_killed_at_step, args=(config, killed, 7))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == -signal.SIGKILL
+    state = torch.load(killed / "checkpoints" / "last" / STATE_FILE, weights_only=True)
+    assert state["progress"]["global_step"] == 6 and state["progress"]["steps_in_epoch"] == 1  # mid-epoch (5 steps/epoch)
+    assert _metric_rows(killed)["step"].max() == 7  # logged past the checkpoint before dying
+
+    _train(config, killed, resume=True)
+    final = load_file(straight / "checkpoints" / "last" / "adapter.safetensors")
+    resumed = load_file(killed / "checkpoints" / "last" / "adapter.safetensors")
+    assert final.keys() == resumed.keys()
+    for name in final:
+        assert torch.equal(final[name], resumed[name]), name
+    pd.testing.assert_frame_equal(_metric_rows(straight), _metric_rows(killed))
+
+
+def test_sigint_saves_a_checkpoint_before_exiting(tmp_path, colour_dataset, tiny_backbone_name):
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, optim={"epochs": 3})
+
+    def interrupt(event):
+        if event["event"] == "step" and event["step"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted, match="--resume"):
+        _train(config, tmp_path / "run", on_event=interrupt)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last" / STATE_FILE, weights_only=True)
+    assert state["progress"]["global_step"] == 2
+
+
+def test_only_adapters_change_and_problems_are_recorded(tmp_path, colour_dataset, tiny_backbone_name):
+    split = pd.read_csv(colour_dataset / "train.csv")
+    broken = tmp_path / "with_missing.csv"
+    pd.concat([split, pd.DataFrame({"path": ["red/missing.mp4"], "label": [0]})]).to_csv(broken, index=False)
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"train_split": str(broken)}, optim={"epochs": 1})
+    outcome = _train(config, tmp_path / "run")
+    problems = pd.read_csv(tmp_path / "run" / "problems.csv")
+    assert problems["path"].tolist() == ["red/missing.mp4"] and problems["reason"].str.len().min() > 0
+    assert outcome.progress.global_step == 5  # 19 videos, micro-batch 2, accumulation 2
+
+
+def test_hold_out_is_per_class_seeded_and_disjoint():
+    split = pd.DataFrame({"path": [f"v{i}" for i in range(20)], "label": [i % 4 for i in range(20)]})
+    train, validation = hold_out(split, 0.2, seed=3)
+    assert sorted(validation["label"].tolist()) == [0, 1, 2, 3]
+    assert not set(train["path"]) & set(validation["path"]) and len(train) + len(validation) == 20
+    assert validation.equals(hold_out(split, 0.2, seed=3)[1])
