@@ -1,0 +1,136 @@
+"""Records shared by the layout readers, the protocols and the writer, plus file-finding helpers."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from msta_cli.core.errors import InputError
+
+VIDEO_SUFFIXES = frozenset(
+    {".avi", ".mp4", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
+)
+
+
+class Row(NamedTuple):
+    """One line of a split list: a video path and its integer label."""
+
+    path: str
+    label: int
+
+
+class Problem(NamedTuple):
+    """A video that is missing or unreadable, with the reason a user can act on."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """What a dataset's official annotation files say, before any video is looked for.
+
+    Row paths name videos the way the annotation does (e.g. `brush_hair/x.avi`, `abc_000001_000011.mp4`);
+    they become paths relative to the video root once the videos are found.
+    """
+
+    labels: list[str]
+    splits: dict[str, list[Row]]
+    train_split: str
+    test_split: str
+    notes: list[str] = field(default_factory=list)
+
+
+def walk_files(root: Path) -> list[str]:
+    """Every file below `root` as a POSIX path relative to it, sorted by folder then name.
+
+    Follows symlinked folders (once each) and skips hidden folders (msta's extraction staging).
+    Strings, not Path objects: a Kinetics copy has hundreds of thousands of files.
+    """
+    seen: set[str] = set()
+    found: list[str] = []
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if prefix == "." else f"{prefix}/"
+        found.extend(prefix + name for name in sorted(filenames))
+    return found
+
+
+def is_video(path: str) -> bool:
+    """Whether a file name has a video container's extension."""
+    return posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES
+
+
+def find_files(root: Path, name_pattern: str) -> list[Path]:
+    """Files below `root` whose name matches a glob pattern, sorted, hidden folders skipped."""
+    return sorted(
+        root / path for path in walk_files(root) if fnmatch.fnmatchcase(posixpath.basename(path), name_pattern)
+    )
+
+
+def read_fields(path: Path, count: int) -> list[tuple[str, list[str]]]:
+    """Whitespace-separated lines with `count` fields (split from the right), each with its `file:line`."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.strip().rsplit(maxsplit=count - 1)
+        if len(fields) != count:
+            raise InputError(f"{path}:{number}: expected {count} whitespace-separated fields, found {line.strip()!r}")
+        rows.append((f"{path}:{number}", fields))
+    return rows
+
+
+def parse_int(text: str, where: str) -> int:
+    """An integer field, or an error naming the file and line it came from."""
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"{where}: expected an integer, found {text!r}") from None
+
+
+def parse_label(text: str, where: str, num_labels: int, first: int = 0) -> int:
+    """A label id counted from `first` (UCF's lists are 1-based), returned 0-based and range-checked."""
+    label = parse_int(text, where) - first
+    if not 0 <= label < num_labels:
+        raise InputError(f"{where}: label {text} is outside {first}..{num_labels - 1 + first}")
+    return label
+
+
+class LayoutNotFound(InputError):
+    """SOURCE holds no copy of the dataset's annotation files (maybe only its archives)."""
+
+
+def layout_error(dataset: str, source: Path, expected: str) -> LayoutNotFound:
+    """The error for a SOURCE that does not look like the dataset's layout: what was expected, what was found."""
+    if source.is_dir():
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in source.iterdir())
+        found = ", ".join(entries[:12]) + (f", ... ({len(entries)} entries)" if len(entries) > 12 else "")
+        found = found or "an empty folder"
+    else:
+        found = "no such folder" if not source.exists() else "a file, not a folder"
+    return LayoutNotFound(f"{source} does not look like {dataset}: expected {expected}; found {found}")
+
+
+@dataclass
+class Lists:
+    """Split lists (`path,label` rows) and label lists (names in id order), keyed by the file they become."""
+
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def update(self, other: Lists) -> None:
+        self.rows.update(other.rows)
+        self.labels.update(other.labels)
+        self.notes.extend(other.notes)

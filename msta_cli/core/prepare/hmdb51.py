@@ -1,0 +1,107 @@
+"""HMDB51's official layout: `<class>/<video>.avi` and `testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from msta_cli.core.errors import InputError
+from msta_cli.core.prepare.annotations import Annotations, Row, find_files, layout_error, read_fields
+from msta_cli.core.prepare.options import PrepareOptions
+
+EXPECTED = (
+    "testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt and <class>/<video>.avi folders "
+    "(extracted from hmdb51_org.rar and test_train_splits.rar, or those two archives)"
+)
+SPLIT_IDS = {"1": "train", "2": "test"}  # 0 = unused in that split
+# The class ids every benchmark list uses (ViFi-CLIP, X-CLIP, ...): sorted folder names, except that kick_ball
+# precedes kick and sword_exercise precedes sword while climb precedes climb_stairs, which no sort key gives.
+BENCHMARK_ORDER = (
+    "brush_hair",
+    "cartwheel",
+    "catch",
+    "chew",
+    "clap",
+    "climb",
+    "climb_stairs",
+    "dive",
+    "draw_sword",
+    "dribble",
+    "drink",
+    "eat",
+    "fall_floor",
+    "fencing",
+    "flic_flac",
+    "golf",
+    "handstand",
+    "hit",
+    "hug",
+    "jump",
+    "kick_ball",
+    "kick",
+    "kiss",
+    "laugh",
+    "pick",
+    "pour",
+    "pullup",
+    "punch",
+    "push",
+    "pushup",
+    "ride_bike",
+    "ride_horse",
+    "run",
+    "shake_hands",
+    "shoot_ball",
+    "shoot_bow",
+    "shoot_gun",
+    "sit",
+    "situp",
+    "smile",
+    "smoke",
+    "somersault",
+    "stand",
+    "swing_baseball",
+    "sword_exercise",
+    "sword",
+    "talk",
+    "throw",
+    "turn",
+    "walk",
+    "wave",
+)
+
+
+def read_hmdb51(source: Path, options: PrepareOptions) -> Annotations:
+    """Labels in the benchmark's id order, with spaces for underscores ("brush hair")."""
+    first_splits = find_files(source, "*_test_split1.txt")
+    if not first_splits:
+        raise layout_error("hmdb51", source, EXPECTED)
+    folder = first_splits[0].parent
+    classes, notes = _class_order([p.name.removesuffix("_test_split1.txt") for p in folder.glob("*_test_split1.txt")])
+    splits: dict[str, list[Row]] = {}
+    for number in (1, 2, 3):
+        rows: dict[str, list[Row]] = {"train": [], "test": []}
+        for label, name in enumerate(classes):
+            path = folder / f"{name}_test_split{number}.txt"
+            if not path.is_file():
+                raise InputError(f"{path} is missing: every class needs split files 1, 2 and 3 ({EXPECTED})")
+            for where, (video, flag) in read_fields(path, 2):
+                if flag not in ("0", "1", "2"):
+                    raise InputError(f"{where}: the split id must be 0 (unused), 1 (train) or 2 (test), found {flag!r}")
+                if flag in SPLIT_IDS:
+                    rows[SPLIT_IDS[flag]].append(Row(f"{name}/{video}", label))
+        splits[f"train_{number}"] = rows["train"]
+        splits[f"test_{number}"] = rows["test"]
+    labels = [name.replace("_", " ") for name in classes]
+    return Annotations(labels=labels, splits=splits, train_split="train_1", test_split="test_1", notes=notes)
+
+
+def _class_order(classes: list[str]) -> tuple[list[str], list[str]]:
+    """The classes in benchmark order, or sorted with a note when some are not HMDB51's."""
+    rank = {name: index for index, name in enumerate(BENCHMARK_ORDER)}
+    unknown = sorted(set(classes) - set(rank))
+    if not unknown:
+        return sorted(classes, key=rank.__getitem__), []
+    return sorted(classes), [
+        f"{len(unknown)} split files name classes HMDB51 does not have ({', '.join(unknown[:3])}); "
+        "ids follow sorted names"
+    ]

@@ -1,0 +1,89 @@
+"""Kinetics-400/600 annotation CSVs (`label,youtube_id,time_start,time_end,split[,is_cc]`) and K600's new classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from msta_cli.core.data.lists import read_labels
+from msta_cli.core.errors import InputError
+from msta_cli.core.prepare.annotations import Annotations, Row, find_files, layout_error
+from msta_cli.core.prepare.options import PrepareOptions
+
+COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+EXPECTED = (
+    "annotation CSVs train.csv and validate.csv (or val.csv) with columns label,youtube_id,time_start,time_end "
+    "and videos <youtube_id>_<start:06d>_<end:06d>.mp4 anywhere below SOURCE (e.g. <split>/<label>/ or flat)"
+)
+# Kinetics-600 renamed 12 Kinetics-400 classes; without this map they would count as "new" (232 instead of 220).
+K400_TO_K600_RENAMES = {
+    "baby waking up": "waking up",
+    "balloon blowing": "inflating balloons",
+    "changing wheel": "changing wheel (not on bike)",
+    "cooking sausages": "cooking sausages (not on barbeque)",
+    "dying hair": "dyeing hair",
+    "garbage collecting": "person collecting garbage",
+    "hugging": "hugging (not baby)",
+    "making bed": "making the bed",
+    "opening bottle": "opening bottle (not wine)",
+    "passing American football (not in game)": "passing american football (not in game)",
+    "throwing ball": "throwing ball (not baseball or American football)",
+    "tying tie": "tying necktie",
+}
+
+
+def read_kinetics(source: Path, options: PrepareOptions) -> Annotations:
+    """Labels are the sorted class names of train+val (the ids every Kinetics list uses)."""
+    train_csv = next((p for p in find_files(source, "train.csv") if _has_columns(p)), None)
+    if train_csv is None:
+        raise layout_error(options.dataset, source, EXPECTED)
+    val_csv = next(
+        (p for p in (train_csv.with_name("validate.csv"), train_csv.with_name("val.csv")) if p.is_file()), None
+    )
+    if val_csv is None:
+        raise InputError(f"{train_csv.parent} has train.csv but no validate.csv or val.csv ({EXPECTED})")
+    tables = {"train": _read_csv(train_csv), "val": _read_csv(val_csv)}
+    labels = sorted(set(tables["train"]["label"]) | set(tables["val"]["label"]))
+    ids = {name: label for label, name in enumerate(labels)}
+    splits = {
+        split: [Row(_video_name(row), ids[row.label]) for row in table.itertuples(index=False)]
+        for split, table in tables.items()
+    }
+    return Annotations(labels=labels, splits=splits, train_split="train", test_split="val")
+
+
+def new_k600_classes(k600_labels: list[str], k400_labels: list[str]) -> list[str]:
+    """K600 classes that are not K400 classes under either name: the zero-shot target (220 for the full lists)."""
+    known = set(k400_labels) | {K400_TO_K600_RENAMES.get(name, name) for name in k400_labels}
+    return [name for name in k600_labels if name not in known]
+
+
+def read_label_names(path: Path) -> list[str]:
+    """A label list given on the command line: msta's or ViFi-CLIP's `id,name` CSV, or one name per line."""
+    if path.suffix.lower() == ".csv":
+        return read_labels(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _has_columns(path: Path) -> bool:
+    header = pd.read_csv(path, nrows=0).columns
+    return all(column in header for column in COLUMNS)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not _has_columns(path):
+        raise InputError(f"{path}: expected columns {','.join(COLUMNS)}")
+    table = pd.read_csv(path, dtype={"label": str, "youtube_id": str})
+    unlabelled = table["label"].isna()
+    if unlabelled.any():
+        raise InputError(
+            f"{path}: {int(unlabelled.sum())} rows have no label (a test CSV?); use train and validate CSVs"
+        )
+    return table
+
+
+def _video_name(row) -> str:
+    return f"{row.youtube_id}_{int(row.time_start):06d}_{int(row.time_end):06d}.mp4"

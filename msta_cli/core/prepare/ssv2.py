@@ -1,0 +1,56 @@
+"""Something-Something v2: `*-labels.json`, `*-train.json`, `*-validation.json` and `<id>.webm` videos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from msta_cli.core.errors import InputError
+from msta_cli.core.prepare.annotations import Annotations, Row, find_files, layout_error
+from msta_cli.core.prepare.options import PrepareOptions
+
+EXPECTED = (
+    "something-something-v2-labels.json, something-something-v2-train.json, "
+    "something-something-v2-validation.json and <id>.webm videos below SOURCE"
+)
+
+
+def read_ssv2(source: Path, options: PrepareOptions) -> Annotations:
+    """Labels in labels.json id order; a video's class is its template with the brackets removed."""
+    label_files = find_files(source, "*-labels.json")
+    if not label_files:
+        raise layout_error("ssv2", source, EXPECTED)
+    label_file = label_files[0]
+    ids = {name: int(label) for name, label in _load(label_file).items()}
+    labels = sorted(ids, key=ids.__getitem__)
+    if [ids[name] for name in labels] != list(range(len(labels))):
+        raise InputError(f"{label_file}: label ids must run 0..{len(labels) - 1} without gaps")
+    prefix = label_file.name.removesuffix("labels.json")
+    splits = {
+        split: _rows(label_file.with_name(f"{prefix}{suffix}.json"), ids)
+        for split, suffix in (("train", "train"), ("val", "validation"))
+    }
+    return Annotations(labels=labels, splits=splits, train_split="train", test_split="val")
+
+
+def _rows(path: Path, ids: dict[str, int]) -> list[Row]:
+    if not path.is_file():
+        raise InputError(f"{path} is missing ({EXPECTED})")
+    rows = []
+    for item in _load(path):
+        if not isinstance(item, dict) or "id" not in item or "template" not in item:
+            raise InputError(f"{path}: every entry needs an id and a template, found {item!r}")
+        name = item["template"].replace("[", "").replace("]", "")
+        if name not in ids:
+            raise InputError(
+                f"{path}: video {item['id']} has template {item['template']!r}, which is not in the labels file"
+            )
+        rows.append(Row(f"{item['id']}.webm", ids[name]))
+    return rows
+
+
+def _load(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
