@@ -1,0 +1,155 @@
+"""Fetch the official HMDB51/UCF101 archives: resumable (HTTP Range on a `.part` file) and checksummed.
+
+The table keeps the expected sha256 of each archive where it is known; none is known yet (the
+servers could not be reached when this was written, and a guessed checksum would be worse than
+none). After a download msta stores the archive's sha256 in `<archive>.sha256` and checks the
+archive against it, or against a `--sha256 NAME=HEX` pin, whenever it is used again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.prepare.progress import Progress
+
+CHUNK = 1 << 20
+TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class OfficialArchive:
+    """One archive as its publisher serves it, and where its content goes below SOURCE."""
+
+    filename: str
+    url: str
+    sha256: str | None = None
+    into: str = ""
+    nested: bool = False
+
+
+OFFICIAL_ARCHIVES = {
+    "hmdb51": (
+        OfficialArchive(
+            "hmdb51_org.rar",
+            "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/hmdb51_org.rar",
+            into="hmdb51_org",
+            nested=True,
+        ),
+        OfficialArchive(
+            "test_train_splits.rar", "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/test_train_splits.rar"
+        ),
+    ),
+    "ucf101": (
+        OfficialArchive("UCF101.rar", "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"),
+        OfficialArchive(
+            "UCF101TrainTestSplits-RecognitionTask.zip",
+            "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",
+        ),
+    ),
+}
+
+
+def download(url: str, dest: Path, expected_sha256: str | None, progress: Progress) -> str:
+    """Download `url` to `dest` (resuming `dest.part`), verify it, store `dest.sha256`; returns the sha256.
+
+    An existing `dest` is not downloaded again, only verified (see `verify_existing`).
+    """
+    if dest.is_file():
+        return verify_existing(dest, expected_sha256, progress)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    _fetch(url, part, progress)
+    actual = sha256_of(part, progress)
+    if expected_sha256 is not None and actual != expected_sha256:
+        part.unlink()
+        raise MstaError(
+            f"checksum mismatch for {dest.name} from {url}: expected sha256 {expected_sha256}, got {actual}; "
+            "the download was deleted, rerun to fetch it again"
+        )
+    os.replace(part, dest)
+    _store_sha256(dest, actual)
+    return actual
+
+
+def verify_existing(path: Path, expected_sha256: str | None, progress: Progress) -> str:
+    """Check an archive against the pin, else against the checksum stored after its download (stored now if none)."""
+    stored = stored_sha256(path)
+    expected = expected_sha256 or stored
+    actual = sha256_of(path, progress)
+    if expected is not None and actual != expected:
+        raise MstaError(
+            f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}; delete it to download it again"
+        )
+    if stored is None:
+        _store_sha256(path, actual)
+    return actual
+
+
+def stored_sha256(path: Path) -> str | None:
+    """The checksum msta stored for `path` (`sha256sum` format), if any."""
+    stored = path.with_name(path.name + ".sha256")
+    fields = stored.read_text().split() if stored.is_file() else []
+    return fields[0].lower() if fields else None
+
+
+def sha256_of(path: Path, progress: Progress) -> str:
+    digest, done, total = hashlib.sha256(), 0, path.stat().st_size
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            progress(f"verify {path.name}", done, total)
+    return digest.hexdigest()
+
+
+def parse_pins(pins: list[str], archives: tuple[OfficialArchive, ...]) -> dict[str, str]:
+    """`NAME=HEX` pins from the command line, checked against the dataset's archive names."""
+    known = {archive.filename for archive in archives}
+    parsed = {}
+    for pin in pins:
+        name, _, digest = pin.partition("=")
+        if name not in known or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise InputError(
+                f"--sha256 {pin!r}: expected ARCHIVE=<64 hex digits> "
+                f"with ARCHIVE one of {', '.join(sorted(known)) or 'none'}"
+            )
+        parsed[name] = digest.lower()
+    return parsed
+
+
+def _store_sha256(path: Path, digest: str) -> None:
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+
+
+def _fetch(url: str, part: Path, progress: Progress) -> None:
+    """Append the rest of `url` to `part`; a server that ignores the Range header makes it start over."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "msta-prepare", **({"Range": f"bytes={offset}-"} if offset else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
+            if response.status != 206:
+                offset = 0
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length else None
+            with open(part, "ab" if offset else "wb") as handle:
+                done = offset
+                while chunk := response.read(CHUNK):
+                    handle.write(chunk)
+                    done += len(chunk)
+                    progress(f"download {part.name.removesuffix('.part')}", done, total)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:  # nothing left after `offset`: the part is complete
+            return
+        raise MstaError(f"downloading {url} failed: HTTP {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        kept = part.stat().st_size if part.exists() else 0
+        raise MstaError(
+            f"downloading {url} failed: {getattr(error, 'reason', error)}; "
+            f"rerun to resume ({kept} bytes kept in {part})"
+        ) from None
