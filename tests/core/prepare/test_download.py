@@ -1,0 +1,185 @@
+"""Downloads against a local HTTP server: resume with Range, checksums stored, pinned and enforced."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+
+import pytest
+
+from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.prepare import PrepareOptions, prepare
+from msta_cli.core.prepare.archives import rar_tool
+from msta_cli.core.prepare.datasets import DATASETS
+from msta_cli.core.prepare.download import OFFICIAL_ARCHIVES, OfficialArchive, download, parse_pins, stored_sha256
+from tests.core.prepare.layouts import build_ucf101
+from tests.core.prepare.rar import write_rar
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class Server:
+    """Serves `files` by name (PAYLOAD as archive.rar by default); honours `Range: bytes=N-` unless told not to."""
+
+    def __init__(self, honour_range: bool = True, files: dict[str, bytes] | None = None) -> None:
+        self.ranges: list[str | None] = []
+        self.files = files or {"archive.rar": PAYLOAD}
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                data = outer.files[self.path.lstrip("/")]
+                requested = self.headers.get("Range")
+                outer.ranges.append(requested)
+                start = int(requested.removeprefix("bytes=").rstrip("-")) if requested and honour_range else 0
+                if start >= len(data):
+                    self.send_response(416)
+                    self.end_headers()
+                    return
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                self.wfile.write(data[start:])
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.base}/archive.rar"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    server = Server()
+    yield server
+    server.close()
+
+
+def quiet(task, completed, total):
+    pass
+
+
+def test_download_stores_the_checksum(tmp_path, server):
+    dest = tmp_path / "archive.rar"
+    digest = download(server.url, dest, None, quiet)
+    assert dest.read_bytes() == PAYLOAD and digest == hashlib.sha256(PAYLOAD).hexdigest()
+    assert (tmp_path / "archive.rar.sha256").read_text() == f"{digest}  archive.rar\n" and stored_sha256(dest) == digest
+    assert not (tmp_path / "archive.rar.part").exists()
+
+
+def test_download_resumes_a_partial_file_with_a_range_request(tmp_path, server):
+    (tmp_path / "archive.rar.part").write_bytes(PAYLOAD[:300_000])
+    seen = []
+    download(
+        server.url, tmp_path / "archive.rar", hashlib.sha256(PAYLOAD).hexdigest(), lambda *event: seen.append(event)
+    )
+    assert server.ranges == ["bytes=300000-"] and (tmp_path / "archive.rar").read_bytes() == PAYLOAD
+    assert ("download archive.rar", len(PAYLOAD), len(PAYLOAD)) in seen
+
+
+def test_a_server_ignoring_range_makes_it_start_over(tmp_path):
+    server = Server(honour_range=False)
+    try:
+        (tmp_path / "archive.rar.part").write_bytes(b"stale bytes")
+        download(server.url, tmp_path / "archive.rar", None, quiet)
+    finally:
+        server.close()
+    assert (tmp_path / "archive.rar").read_bytes() == PAYLOAD
+
+
+def test_a_complete_part_file_is_finished_without_a_body(tmp_path, server):
+    (tmp_path / "archive.rar.part").write_bytes(PAYLOAD)
+    download(server.url, tmp_path / "archive.rar", None, quiet)
+    assert (tmp_path / "archive.rar").read_bytes() == PAYLOAD
+
+
+def test_a_checksum_mismatch_is_an_error_and_the_download_is_deleted(tmp_path, server):
+    with pytest.raises(
+        MstaError,
+        match=f"checksum mismatch for archive.rar from .*: expected sha256 {'0' * 64}, got {hashlib.sha256(PAYLOAD).hexdigest()}",
+    ):
+        download(server.url, tmp_path / "archive.rar", "0" * 64, quiet)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_archive_is_verified_against_its_stored_checksum(tmp_path, server):
+    dest = tmp_path / "archive.rar"
+    download(server.url, dest, None, quiet)
+    dest.write_bytes(PAYLOAD[:-1] + b"!")
+    with pytest.raises(MstaError, match="checksum mismatch for .*archive.rar: .*delete it to download it again"):
+        download(server.url, dest, None, quiet)
+    assert server.ranges == [None]
+
+
+def test_an_unreachable_server_says_what_to_do(tmp_path, server):
+    url = server.url
+    server.close()
+    with pytest.raises(MstaError, match="downloading .* failed: .*rerun to resume"):
+        download(url, tmp_path / "archive.rar", None, quiet)
+
+
+def test_no_official_checksum_is_invented():
+    assert all(archive.sha256 is None for archives in OFFICIAL_ARCHIVES.values() for archive in archives)
+
+
+def test_pins_are_checked():
+    archives = OFFICIAL_ARCHIVES["ucf101"]
+    assert parse_pins([f"UCF101.rar={'AB' * 32}"], archives) == {"UCF101.rar": "ab" * 32}
+    with pytest.raises(
+        InputError, match="expected ARCHIVE=<64 hex digits> with ARCHIVE one of UCF101.rar, UCF101TrainTestSplits"
+    ):
+        parse_pins(["UCF101.rar=123"], archives)
+
+
+def test_download_is_only_for_datasets_with_official_archives(tmp_path):
+    with pytest.raises(InputError, match="--download is available for hmdb51 and ucf101 only"):
+        prepare(PrepareOptions(dataset="kinetics400", source=tmp_path, out=tmp_path / "out", download=True))
+
+
+@pytest.mark.skipif(rar_tool() is None, reason="no RAR extractor (bsdtar, 7z or unrar) on PATH")
+def test_prepare_downloads_and_extracts_the_official_archives(tmp_path, templates, monkeypatch):
+    """The whole --download path for UCF101, with both archives served locally."""
+    layout = build_ucf101(tmp_path / "layout", templates)
+    videos = {p.relative_to(layout).as_posix(): p.read_bytes() for p in sorted((layout / "UCF-101").rglob("*.avi"))}
+    lists = io.BytesIO()
+    with zipfile.ZipFile(lists, "w") as archive:
+        for path in sorted((layout / "ucfTrainTestlist").iterdir()):
+            archive.writestr(f"ucfTrainTestlist/{path.name}", path.read_bytes())
+    served = {"UCF101.rar": write_rar(tmp_path / "UCF101.rar", videos).read_bytes(), "splits.zip": lists.getvalue()}
+    server = Server(files=served)
+    archives = (
+        OfficialArchive("UCF101.rar", f"{server.base}/UCF101.rar"),
+        OfficialArchive("UCF101TrainTestSplits-RecognitionTask.zip", f"{server.base}/splits.zip"),
+    )
+    monkeypatch.setitem(DATASETS, "ucf101", dataclasses.replace(DATASETS["ucf101"], archives=archives))
+    try:
+        report = prepare(
+            PrepareOptions(dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out", workers=2, download=True)
+        )
+    finally:
+        server.close()
+    assert (
+        report.video_root == (tmp_path / "source" / "UCF-101").absolute() and report.lists["train_1.csv"].written == 12
+    )
+    assert sorted(p.name for p in (tmp_path / "source").iterdir()) == sorted(
+        [
+            ".UCF101.rar.extracted",
+            ".UCF101TrainTestSplits-RecognitionTask.zip.extracted",
+            "UCF-101",
+            "UCF101.rar",
+            "UCF101.rar.sha256",
+            "UCF101TrainTestSplits-RecognitionTask.zip",
+            "UCF101TrainTestSplits-RecognitionTask.zip.sha256",
+            "ucfTrainTestlist",
+        ]
+    )

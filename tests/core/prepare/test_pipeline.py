@@ -1,0 +1,239 @@
+"""Whole runs on tiny official layouts: what lands in OUT, what is left out and why, and reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from msta_cli import __version__
+from msta_cli.core.errors import InputError
+from msta_cli.core.prepare import PrepareOptions, prepare
+from tests.core.prepare.layouts import build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, place
+from tests.helpers.videos import codec_available, write_video
+
+
+def run(dataset: str, source: Path, out: Path, **changes):
+    return prepare(PrepareOptions(dataset=dataset, source=source, out=out, workers=2, **changes))
+
+
+def read(out: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / name, keep_default_na=False)
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {path.relative_to(out).as_posix(): path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def hmdb(tmp_path_factory, templates):
+    root = tmp_path_factory.mktemp("hmdb")
+    source = build_hmdb51(root / "source", templates)
+    report = run("hmdb51", source, root / "out")
+    return source, root / "out", report
+
+
+def test_hmdb51_writes_every_file_of_the_layout(hmdb):
+    _, out, _ = hmdb
+    assert sorted(snapshot(out)) == sorted(
+        ["dataset.yaml", "labels.csv", "problems.csv"]
+        + [f"{part}_{n}.csv" for part in ("train", "test") for n in (1, 2, 3)]
+        + [
+            f"base2novel/{name}.csv"
+            for name in ("base_labels", "novel_labels", "base_test", "novel_test", "train_s1", "train_s2", "train_s3")
+        ]
+        + [f"fewshot/train_k{k}.csv" for k in (2, 4, 8, 16)]
+    )
+
+
+def test_hmdb51_labels_and_split_sizes_leave_out_the_problems(hmdb):
+    _, out, _ = hmdb
+    labels = read(out, "labels.csv")
+    assert list(labels["id"]) == list(range(51)) and labels["name"][0] == "brush hair" and labels["name"][50] == "wave"
+    train = read(out, "train_1.csv")
+    assert len(train) == 153 - 4 and len(read(out, "test_1.csv")) == 51
+    assert "brush_hair/Clip_2_brush_hair_f_cm_np1_le_goo_2.avi" in set(train["path"])
+    assert not {"brush_hair/Clip_1_brush_hair_f_cm_np1_le_goo_1.avi", "catch/Clip_2_catch_f_cm_np1_le_goo_2.avi"} & set(
+        train["path"]
+    )
+    assert (
+        len(read(out, "train_2.csv")) == 153 - 1 and len(read(out, "test_2.csv")) == 51 - 3
+    )  # video 1 is test in split 2
+
+
+def test_hmdb51_problems_list_every_missing_and_unreadable_video_with_its_reason(hmdb):
+    _, out, report = hmdb
+    problems = dict(zip(*read(out, "problems.csv").to_dict("list").values()))
+    assert problems == {
+        "brush_hair/Clip_1_brush_hair_f_cm_np1_le_goo_1.avi": "empty file (0 bytes)",
+        "cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi": problems[
+            "cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi"
+        ],
+        "catch/Clip_2_catch_f_cm_np1_le_goo_2.avi": "missing: not found below SOURCE (listed in train_1.csv, train_2.csv, test_3.csv)",
+        "chew/Clip_1_chew_f_cm_np1_le_goo_1.avi": problems["chew/Clip_1_chew_f_cm_np1_le_goo_1.avi"],
+    }
+    assert problems["cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi"].startswith("damaged")
+    assert problems["chew/Clip_1_chew_f_cm_np1_le_goo_1.avi"].startswith("unreadable container")
+    assert "/" not in problems["chew/Clip_1_chew_f_cm_np1_le_goo_1.avi"].split("input:")[-1]  # no absolute path
+    assert len(report.problems) == 4 and report.checked == 51 * 4 - 1
+
+
+def test_hmdb51_base_novel_split_is_the_one_of_datasets_md(hmdb):
+    _, out, _ = hmdb
+    novel, base = read(out, "base2novel/novel_labels.csv"), read(out, "base2novel/base_labels.csv")
+    labels = list(read(out, "labels.csv")["name"])
+    assert list(novel["name"]) == labels[:25] and (novel["name"][0], novel["name"][24]) == ("brush hair", "pick")
+    assert list(base["name"]) == labels[25:] and (base["name"][0], base["name"][25]) == ("pour", "wave")
+    assert list(novel["id"]) == list(range(25)) and list(base["id"]) == list(range(26))
+
+
+def test_hmdb51_base_novel_lists_index_their_own_label_lists(hmdb):
+    _, out, _ = hmdb
+    for draw in (1, 2, 3):
+        train = read(out, f"base2novel/train_s{draw}.csv")
+        assert len(train) == 26 * 3  # fewer than 16 per class here: all three usable videos
+        assert sorted(set(train["label"])) == list(range(26))
+    base_test, novel_test = read(out, "base2novel/base_test.csv"), read(out, "base2novel/novel_test.csv")
+    assert len(base_test) == 26 and len(novel_test) == 25
+    assert base_test["path"][0].startswith("pour/") and base_test["label"][0] == 0
+    assert novel_test["path"][0].startswith("brush_hair/") and novel_test["label"].max() == 24
+
+
+def test_hmdb51_fewshot_counts(hmdb):
+    _, out, report = hmdb
+    k2 = read(out, "fewshot/train_k2.csv")
+    assert len(k2) == 102 and list(k2.groupby("label").size()) == [2] * 51
+    assert len(read(out, "fewshot/train_k4.csv")) == 153 - 4  # all usable ones: 3 per class, 2 in four classes
+    assert any(note.startswith("fewshot/train_k4.csv: 51 classes have fewer than 4") for note in report.notes)
+
+
+def test_hmdb51_manifest(hmdb):
+    source, out, _ = hmdb
+    manifest = yaml.safe_load((out / "dataset.yaml").read_text())
+    assert manifest["name"] == "hmdb51" and manifest["msta_version"] == __version__
+    assert manifest["video_root"] == str((source / "hmdb51_org").absolute())
+    assert manifest["num_classes"] == 51
+    assert manifest["splits"]["train_1"] == {"file": "train_1.csv", "videos": 149, "excluded": 4}
+    assert manifest["check"] == {"checked": 203, "ok": 200, "problems": 4, "missing": 1, "unreadable": 3}
+    assert manifest["lists"]["fewshot/train_k2.csv"] == 102
+    assert sorted(manifest["files"]) == sorted(snapshot(out))
+
+
+def test_rerun_is_byte_identical_and_a_new_seed_changes_only_sampled_lists(hmdb, tmp_path):
+    source, out, _ = hmdb
+    first = snapshot(out)
+    run("hmdb51", source, out)
+    assert snapshot(out) == first
+    run("hmdb51", source, tmp_path / "seed1", seed=1)
+    changed = {name for name, data in snapshot(tmp_path / "seed1").items() if first[name] != data}
+    assert "fewshot/train_k2.csv" in changed and changed <= {"fewshot/train_k2.csv", "dataset.yaml"}
+
+
+def test_ucf101_matches_handstand_pushups_case_insensitively_and_says_so(tmp_path, templates):
+    source = build_ucf101(tmp_path / "ucf", templates)
+    report = run("ucf101", source, tmp_path / "out")
+    test = read(tmp_path / "out", "test_1.csv")
+    assert "HandStandPushups/v_HandStandPushups_g01_c01.avi" in set(test["path"])
+    assert len(read(tmp_path / "out", "train_1.csv")) == 12 and not report.problems
+    assert (
+        "6 videos matched with different letter case, e.g. HandstandPushups/v_HandStandPushups_g01_c01.avi -> "
+        "HandStandPushups/v_HandStandPushups_g01_c01.avi" in report.notes
+    )
+    assert list(read(tmp_path / "out", "base2novel/base_labels.csv")["name"]) == ["HandstandPushups", "YoYo"]
+
+
+def test_kinetics400_excludes_absent_and_damaged_videos_and_reports_them(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k400", templates)
+    report = run("kinetics400", source, tmp_path / "out")
+    out = tmp_path / "out"
+    assert len(read(out, "train.csv")) == 13 - 2 and len(read(out, "val.csv")) == 7 - 1
+    problems = read(out, "problems.csv")
+    assert list(problems["path"]) == [
+        "absent_train_000000_000010.mp4",
+        "absent_val_000005_000015.mp4",
+        "train/abseiling/tr00_-x_Yz_000000_000010.mp4",
+    ]
+    assert list(problems["reason"][:2]) == [
+        "missing: not found below SOURCE (listed in train.csv)",
+        "missing: not found below SOURCE (listed in val.csv)",
+    ]
+    assert read(out, "labels.csv")["name"][1] == "massaging person's head"
+    assert (
+        len(read(out, "base2novel/base_labels.csv")) == 2
+        and "the annotations name 3 classes, not 400" in report.notes
+    )
+    assert not (out / "fewshot").exists()
+
+
+def test_kinetics600_explains_what_the_zero_shot_lists_need(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k600", templates)
+    report = run("kinetics600", source, tmp_path / "out", check=False)
+    assert any(note.startswith("zero-shot lists not written") and "--k400-labels" in note for note in report.notes)
+    assert not (tmp_path / "out" / "zeroshot").exists() and not (tmp_path / "out" / "base2novel").exists()
+
+
+def test_kinetics600_zero_shot_splits_from_a_k400_label_list(tmp_path, templates):
+    source = tmp_path / "k600"
+    rows = [{"label": f"class {i:03d}", "youtube_id": f"v{i:03d}", "time_start": 0, "time_end": 10} for i in range(180)]
+    (source / "annotations").mkdir(parents=True)
+    for split in ("train", "validate"):
+        pd.DataFrame(rows).to_csv(source / "annotations" / f"{split}.csv", index=False)
+    for row in rows:
+        (source / "videos" / f"{row['youtube_id']}_000000_000010.mp4").parent.mkdir(exist_ok=True)
+        (source / "videos" / f"{row['youtube_id']}_000000_000010.mp4").touch()
+    k400 = tmp_path / "k400.txt"
+    k400.write_text("".join(f"class {i:03d}\n" for i in range(0, 180, 17)) + "dying hair\n")
+    run("kinetics600", source, tmp_path / "out", check=False, k400_labels=k400)
+    out = tmp_path / "out"
+    splits = [list(read(out, f"zeroshot/split_{n}_labels.csv")["name"]) for n in (1, 2, 3)]
+    assert all(len(names) == 160 and names == sorted(names) for names in splits) and splits[0] != splits[1]
+    assert not {f"class {i:03d}" for i in range(0, 180, 17)} & set(splits[0])
+    first = read(out, "zeroshot/split_1.csv")
+    assert len(first) == 160 and list(first["label"]) == list(range(160))
+
+
+@pytest.mark.skipif(not codec_available("libvpx-vp9"), reason="this PyAV build has no VP9 encoder for .webm videos")
+def test_ssv2_with_real_webm_videos(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", lambda path: write_video(path, num_frames=8, size=(32, 64)))
+    report = run("ssv2", source, tmp_path / "out")
+    out = tmp_path / "out"
+    assert len(read(out, "train.csv")) == 9 and len(read(out, "val.csv")) == 3 and not report.problems
+    assert read(out, "train.csv")["path"][0] == "100.webm"
+    assert len(read(out, "fewshot/train_k2.csv")) == 6 and len(read(out, "base2novel/novel_labels.csv")) == 1
+
+
+def test_folder_dataset(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    report = run("folder", source, tmp_path / "out", test_fraction=0.4)
+    assert len(read(tmp_path / "out", "test.csv")) == 6 and len(read(tmp_path / "out", "train.csv")) == 9
+    assert report.video_root == source.absolute() and not (tmp_path / "out" / "base2novel").exists()
+
+
+def test_a_rerun_removes_the_lists_it_no_longer_writes(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    run("folder", source, tmp_path / "out", test_fraction=0.4)
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    report = run("folder", source, tmp_path / "out", test_fraction=1)
+    assert report.removed == ["train.csv"] and not (tmp_path / "out" / "train.csv").exists()
+    assert (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_no_listed_video_found_is_an_input_error(tmp_path, templates):
+    source = build_ucf101(tmp_path / "ucf", templates)
+    for video in (source / "UCF-101").rglob("*.avi"):
+        video.unlink()
+    with pytest.raises(InputError, match="none of the listed videos is below"):
+        run("ucf101", source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_videos_in_another_container_are_found_and_reported(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b"), per_class=2)
+    (source / "b" / "b_1.mp4").unlink()
+    place(templates, source / "b" / "b_1.avi")
+    report = run("folder", source, tmp_path / "out", test_fraction=0.5)
+    assert not report.problems and "b/b_1.avi" in set(read(tmp_path / "out", "train.csv")["path"]) | set(
+        read(tmp_path / "out", "test.csv")["path"]
+    )
