@@ -35,6 +35,11 @@ class TrainingReporter:
     def _start(self, event: dict) -> None:
         total = event["steps_per_epoch"] * event["epochs"]
         done = event["progress"].global_step
+        parameters = event["parameters"]
+        self.console.print(
+            f"trainable parameters {parameters['trainable']:,} of {parameters['total']:,} "
+            f"({parameters['trainable_percent']:.2f}%), {event['world_size']} process(es)"
+        )
         self.console.print(
             f"{event['epochs']} epochs x {event['steps_per_epoch']} steps "
             f"(micro-batch {event['micro_batch']}, accumulation {event['accumulation']}), from step {done}"

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -147,3 +148,39 @@ def test_resume_continues_a_finished_run_without_retraining(tmp_path, colour_dat
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "msta_cli", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "evaluate" in result.stdout
+
+
+@pytest.mark.parametrize("selection", ["best-on-val", "best-on-test"])
+def test_best_checkpoint_selection_is_kept_and_labelled(tmp_path, colour_dataset, tiny_backbone_name, selection):
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, eval={"model_selection": selection, "val_fraction": 0.2}, optim={"epochs": 2})
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={run_dir}"])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "checkpoints" / "best" / "adapter.safetensors").is_file()
+    evaluations = pd.read_csv(run_dir / "metrics.csv").query("kind == 'epoch'")
+    assert evaluations["epoch"].tolist() == [1, 2]
+    assert evaluations["split"].unique().tolist() == (["val"] if selection == "best-on-val" else ["test"])
+    label = pd.read_csv(run_dir / "results.csv")["selection"].iloc[-1]
+    assert ("optimistic" in label) == (selection == "best-on-test")
+    if selection == "best-on-val":
+        held_out = pd.read_csv(run_dir / "validation.csv")
+        assert len(held_out) == 3 and set(held_out["path"]).isdisjoint(pd.read_csv(colour_dataset / "test.csv")["path"])
+
+
+def test_bf16_autocast_and_activation_checkpointing_run(tmp_path, colour_dataset, tiny_backbone_name):
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, optim={"epochs": 1, "precision": "bf16"}, run={"activation_checkpointing": True})
+    result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "run" / "metrics.csv")["loss"].notna().all()
+
+
+def test_nproc_starts_torchrun_with_gloo_and_two_processes(tmp_path, colour_dataset, tiny_backbone_name):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, optim={"epochs": 1}))
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "msta_cli", "train", recipe, f"output_dir={run_dir}", "--nproc", "2"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["step"].tolist() == [1, 2, 3, 4, 5]  # 18 videos / (micro 2 x 2 processes), accumulation 1
+    assert pd.read_csv(run_dir / "results.csv")["videos"].tolist() == [9]

@@ -31,7 +31,7 @@ from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import Views, evaluate_set, video_root
 from msta_cli.core.loss import MstaLoss
-from msta_cli.core.model import MstaModel, create_model
+from msta_cli.core.model import MstaModel, create_model, parameter_summary
 from msta_cli.core.training.distributed import Distributed, barrier
 from msta_cli.core.training.optimization import build_optimizer, build_scheduler
 from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, write_problems
@@ -156,7 +156,8 @@ def train_run(
         barrier(world)
 
     on_event({"event": "start", "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
-              "progress": progress, "accumulation": accumulation, "micro_batch": micro_batch})
+              "progress": progress, "accumulation": accumulation, "micro_batch": micro_batch,
+              "parameters": parameter_summary(model), "world_size": world.world_size})
     with interrupt:
         while progress.epoch < config.optim.epochs:
             dataset.set_epoch(progress.epoch)
