@@ -2,7 +2,7 @@
 
 import typer
 
-from msta_cli.commands import evaluate, train
+from msta_cli.commands import evaluate, prepare, train
 
 app = typer.Typer(
     name="msta",
@@ -11,6 +11,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command(name="prepare")(prepare.prepare)
 app.command(name="train")(train.train)
 app.command(name="evaluate")(evaluate.evaluate)
 

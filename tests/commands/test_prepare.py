@@ -1,0 +1,71 @@
+"""`msta prepare` on the command line: the summary, the default output folder, and exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from msta_cli.cli import app
+from tests.core.prepare.layouts import build_folder, template_videos
+from tests.helpers.videos import write_zero_byte
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    return template_videos(tmp_path_factory.mktemp("templates"))
+
+
+def test_folder_dataset_into_the_default_output_folder(tmp_path, templates, monkeypatch):
+    source = build_folder(tmp_path / "mine", templates)
+    write_zero_byte(source / "dog" / "broken.mp4")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        app, ["prepare", "folder", str(source), "--test-fraction", "0.4", "--workers", "2"], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "data" / "folder"
+    test = yaml.safe_load((out / "dataset.yaml").read_text())["splits"]["test"]
+    assert test["videos"] + test["excluded"] == 6
+    assert "msta prepare folder: 3 classes" in result.stdout and "1 videos missing or unreadable" in result.stdout
+    assert "dog/broken.mp4" in result.stdout and "empty file (0 bytes)" in result.stdout
+    assert "checked 16 videos; wrote data/folder" in result.stdout
+
+
+def test_no_check(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    result = runner.invoke(app, ["prepare", "folder", str(source), "--out", str(tmp_path / "out"), "--no-check"])
+    assert result.exit_code == 0, result.output
+    assert "videos not checked (--no-check)" in result.stdout
+
+
+def test_a_source_of_another_layout_exits_2_saying_what_was_expected(tmp_path):
+    (tmp_path / "clips").mkdir()
+    result = runner.invoke(
+        app, ["prepare", "hmdb51", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400
+    )
+    assert result.exit_code == 2
+    assert "does not look like hmdb51: expected testTrainMulti_7030_splits" in result.output
+    assert "found clips/" in result.output and "Traceback" not in result.output
+
+
+def test_a_malformed_checksum_pin_exits_2(tmp_path):
+    result = runner.invoke(app, ["prepare", "ucf101", str(tmp_path), "--sha256", "UCF101.rar=abc"], terminal_width=400)
+    assert result.exit_code == 2 and "expected ARCHIVE=<64 hex digits>" in result.output
+
+
+def test_rar_archives_without_an_extractor_exit_1_naming_what_to_install(tmp_path, monkeypatch):
+    (tmp_path / "UCF101.rar").write_bytes(b"Rar!\x1a\x07\x00")
+    with zipfile.ZipFile(tmp_path / "UCF101TrainTestSplits-RecognitionTask.zip", "w") as archive:
+        archive.writestr("ucfTrainTestlist/classInd.txt", "1 YoYo\n")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    result = runner.invoke(
+        app, ["prepare", "ucf101", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400
+    )
+    assert result.exit_code == 1
+    assert "no RAR extractor found; install bsdtar (Debian/Ubuntu: libarchive-tools" in result.output
