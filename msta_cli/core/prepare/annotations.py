@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -76,6 +77,16 @@ def find_files(root: Path, name_pattern: str) -> list[Path]:
     return sorted(
         root / path for path in walk_files(root) if fnmatch.fnmatchcase(posixpath.basename(path), name_pattern)
     )
+
+
+def find_annotation(
+    source: Path, pattern: str, dataset: str, expected: str, accept: Callable[[Path], bool] = lambda path: True
+) -> Path:
+    """The first file below SOURCE named like `pattern` (and accepted), or LayoutNotFound saying what was expected."""
+    for path in find_files(source, pattern):
+        if accept(path):
+            return path
+    raise layout_error(dataset, source, expected)
 
 
 def read_fields(path: Path, count: int) -> list[tuple[str, list[str]]]:

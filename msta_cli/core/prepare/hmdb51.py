@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from msta_cli.core.errors import InputError
-from msta_cli.core.prepare.annotations import Annotations, Row, find_files, layout_error, read_fields
+from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation, read_fields
 from msta_cli.core.prepare.options import PrepareOptions
 
 EXPECTED = (
@@ -72,10 +72,7 @@ BENCHMARK_ORDER = (
 
 def read_hmdb51(source: Path, options: PrepareOptions) -> Annotations:
     """Labels in the benchmark's id order, with spaces for underscores ("brush hair")."""
-    first_splits = find_files(source, "*_test_split1.txt")
-    if not first_splits:
-        raise layout_error("hmdb51", source, EXPECTED)
-    folder = first_splits[0].parent
+    folder = find_annotation(source, "*_test_split1.txt", "hmdb51", EXPECTED).parent
     classes, notes = _class_order([p.name.removesuffix("_test_split1.txt") for p in folder.glob("*_test_split1.txt")])
     splits: dict[str, list[Row]] = {}
     for number in (1, 2, 3):

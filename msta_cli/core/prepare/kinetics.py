@@ -8,7 +8,7 @@ import pandas as pd
 
 from msta_cli.core.data.lists import read_labels
 from msta_cli.core.errors import InputError
-from msta_cli.core.prepare.annotations import Annotations, Row, find_files, layout_error
+from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation
 from msta_cli.core.prepare.options import PrepareOptions
 
 COLUMNS = ("label", "youtube_id", "time_start", "time_end")
@@ -35,9 +35,7 @@ K400_TO_K600_RENAMES = {
 
 def read_kinetics(source: Path, options: PrepareOptions) -> Annotations:
     """Labels are the sorted class names of train+val (the ids every Kinetics list uses)."""
-    train_csv = next((p for p in find_files(source, "train.csv") if _has_columns(p)), None)
-    if train_csv is None:
-        raise layout_error(options.dataset, source, EXPECTED)
+    train_csv = find_annotation(source, "train.csv", options.dataset, EXPECTED, accept=_has_columns)
     val_csv = next(
         (p for p in (train_csv.with_name("validate.csv"), train_csv.with_name("val.csv")) if p.is_file()), None
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from msta_cli.core.errors import InputError
-from msta_cli.core.prepare.annotations import Annotations, Row, find_files, layout_error
+from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation
 from msta_cli.core.prepare.options import PrepareOptions
 
 EXPECTED = (
@@ -17,10 +17,7 @@ EXPECTED = (
 
 def read_ssv2(source: Path, options: PrepareOptions) -> Annotations:
     """Labels in labels.json id order; a video's class is its template with the brackets removed."""
-    label_files = find_files(source, "*-labels.json")
-    if not label_files:
-        raise layout_error("ssv2", source, EXPECTED)
-    label_file = label_files[0]
+    label_file = find_annotation(source, "*-labels.json", "ssv2", EXPECTED)
     ids = {name: int(label) for name, label in _load(label_file).items()}
     labels = sorted(ids, key=ids.__getitem__)
     if [ids[name] for name in labels] != list(range(len(labels))):

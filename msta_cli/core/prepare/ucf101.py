@@ -8,8 +8,7 @@ from msta_cli.core.errors import InputError
 from msta_cli.core.prepare.annotations import (
     Annotations,
     Row,
-    find_files,
-    layout_error,
+    find_annotation,
     parse_int,
     parse_label,
     read_fields,
@@ -24,13 +23,9 @@ EXPECTED = (
 
 def read_ucf101(source: Path, options: PrepareOptions) -> Annotations:
     """Labels in classInd order (CamelCase, 0-based); test lists get their label from the class folder."""
-    class_files = find_files(source, "classInd.txt")
-    if not class_files:
-        raise layout_error("ucf101", source, EXPECTED)
-    folder = class_files[0].parent
-    entries = sorted(
-        (parse_int(number, where), name, where) for where, (number, name) in read_fields(class_files[0], 2)
-    )
+    class_file = find_annotation(source, "classInd.txt", "ucf101", EXPECTED)
+    folder = class_file.parent
+    entries = sorted((parse_int(number, where), name, where) for where, (number, name) in read_fields(class_file, 2))
     for expected_id, (number, _, where) in enumerate(entries, start=1):
         if number != expected_id:
             raise InputError(f"{where}: class ids must run 1..C without gaps; expected {expected_id}, found {number}")
