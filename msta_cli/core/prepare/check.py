@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from msta_cli.core.data.decoding import VideoError, open_video
@@ -10,6 +10,7 @@ from msta_cli.core.data.sampling import test_clip_indices
 from msta_cli.core.prepare.progress import Progress
 
 CHECK_SEGMENTS = 8  # TSN's usual clip length: the check decodes its first and last segment centres
+CHUNK_PER_WORKER = 64
 
 
 def check_video(path: Path) -> str | None:
@@ -28,14 +29,20 @@ def check_video(path: Path) -> str | None:
 
 
 def check_videos(root: Path, paths: list[str], workers: int, progress: Progress) -> dict[str, str]:
-    """The reason for every path (relative to `root`) that failed the check; threads, since decoders release the GIL."""
+    """The reason for every path (relative to `root`) that failed the check.
+
+    Threads, since the decoders release the GIL; paths go to the pool in chunks, so a
+    Kinetics-sized list never holds hundreds of thousands of pending futures.
+    """
     failures: dict[str, str] = {}
     progress("check videos", 0, len(paths))
+    chunk = CHUNK_PER_WORKER * max(1, workers)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(check_video, root / path): path for path in paths}
-        for done, future in enumerate(as_completed(futures), start=1):
-            reason = future.result()
-            if reason is not None:
-                failures[futures[future]] = reason
-            progress("check videos", done, len(paths))
+        for start in range(0, len(paths), chunk):
+            batch = paths[start : start + chunk]
+            reasons = pool.map(check_video, [root / path for path in batch])
+            for path, reason in zip(batch, reasons, strict=True):
+                if reason is not None:
+                    failures[path] = reason
+            progress("check videos", start + len(batch), len(paths))
     return dict(sorted(failures.items()))
