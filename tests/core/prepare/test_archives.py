@@ -27,12 +27,12 @@ from tests.core.prepare.rar import write_rar
 needs_rar_tool = pytest.mark.skipif(rar_tool() is None, reason="no RAR extractor (bsdtar, 7z or unrar) on PATH")
 
 
-def make_zip(path: Path, members: dict[str, bytes], links: dict[str, str] = {}) -> Path:
+def make_zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o120777 << 16
             archive.writestr(info, target)

@@ -104,9 +104,9 @@ def test_a_complete_part_file_is_finished_without_a_body(tmp_path, server):
 
 
 def test_a_checksum_mismatch_is_an_error_and_the_download_is_deleted(tmp_path, server):
+    actual = hashlib.sha256(PAYLOAD).hexdigest()
     with pytest.raises(
-        MstaError,
-        match=f"checksum mismatch for archive.rar from .*: expected sha256 {'0' * 64}, got {hashlib.sha256(PAYLOAD).hexdigest()}",
+        MstaError, match=f"checksum mismatch for archive.rar from .*: expected sha256 {'0' * 64}, got {actual}"
     ):
         download(server.url, tmp_path / "archive.rar", "0" * 64, quiet)
     assert list(tmp_path.iterdir()) == []

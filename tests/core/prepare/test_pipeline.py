@@ -65,18 +65,18 @@ def test_hmdb51_labels_and_split_sizes_leave_out_the_problems(hmdb):
 
 def test_hmdb51_problems_list_every_missing_and_unreadable_video_with_its_reason(hmdb):
     _, out, report = hmdb
-    problems = dict(zip(*read(out, "problems.csv").to_dict("list").values()))
-    assert problems == {
-        "brush_hair/Clip_1_brush_hair_f_cm_np1_le_goo_1.avi": "empty file (0 bytes)",
-        "cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi": problems[
-            "cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi"
-        ],
-        "catch/Clip_2_catch_f_cm_np1_le_goo_2.avi": "missing: not found below SOURCE (listed in train_1.csv, train_2.csv, test_3.csv)",
-        "chew/Clip_1_chew_f_cm_np1_le_goo_1.avi": problems["chew/Clip_1_chew_f_cm_np1_le_goo_1.avi"],
-    }
-    assert problems["cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi"].startswith("damaged")
-    assert problems["chew/Clip_1_chew_f_cm_np1_le_goo_1.avi"].startswith("unreadable container")
-    assert "/" not in problems["chew/Clip_1_chew_f_cm_np1_le_goo_1.avi"].split("input:")[-1]  # no absolute path
+    problems = read(out, "problems.csv")
+    reasons = dict(zip(problems["path"], problems["reason"], strict=True))
+    assert list(reasons) == [
+        "brush_hair/Clip_1_brush_hair_f_cm_np1_le_goo_1.avi",
+        "cartwheel/Clip_1_cartwheel_f_cm_np1_le_goo_1.avi",
+        "catch/Clip_2_catch_f_cm_np1_le_goo_2.avi",
+        "chew/Clip_1_chew_f_cm_np1_le_goo_1.avi",
+    ]
+    empty, cut, missing, text = reasons.values()
+    assert empty == "empty file (0 bytes)" and cut.startswith("damaged")
+    assert missing == "missing: not found below SOURCE (listed in train_1.csv, train_2.csv, test_3.csv)"
+    assert text.startswith("unreadable container") and "/" not in text.split("input:")[-1]  # no absolute path
     assert len(report.problems) == 4 and report.checked == 51 * 4 - 1
 
 
@@ -161,8 +161,7 @@ def test_kinetics400_excludes_absent_and_damaged_videos_and_reports_them(tmp_pat
     ]
     assert read(out, "labels.csv")["name"][1] == "massaging person's head"
     assert (
-        len(read(out, "base2novel/base_labels.csv")) == 2
-        and "the annotations name 3 classes, not 400" in report.notes
+        len(read(out, "base2novel/base_labels.csv")) == 2 and "the annotations name 3 classes, not 400" in report.notes
     )
     assert not (out / "fewshot").exists()
 

@@ -50,7 +50,8 @@ def test_class_split_counts_the_official_list_but_draws_only_usable_videos():
     assert lists.labels["base2novel/base_labels.csv"] == LABELS[3:]
     assert sum(row.label == 2 for row in lists.rows["base2novel/train_s1.csv"]) == 10
     assert lists.notes == [
-        "base2novel/train_s{1,2,3}.csv: 1 classes have fewer than 16 usable training videos, all of them taken: class 5 (10)"
+        "base2novel/train_s{1,2,3}.csv: 1 classes have fewer than 16 usable training videos, "
+        "all of them taken: class 5 (10)"
     ]
 
 

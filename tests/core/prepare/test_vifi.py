@@ -9,6 +9,7 @@ import pytest
 
 from msta_cli.core.errors import InputError
 from msta_cli.core.prepare import PrepareOptions, prepare
+from msta_cli.core.prepare.kinetics import read_kinetics
 from msta_cli.core.prepare.vifi import VIFI_NAMES
 from tests.core.prepare.layouts import VIFI, build_hmdb51_from_vifi, build_ucf101_from_vifi, vifi_labels, vifi_list
 
@@ -48,7 +49,7 @@ def test_import_reproduces_every_vifi_list_exactly(tmp_path, dataset, ds, build)
     for ours, theirs in expected_files(ds).items():
         written = pd.read_csv(out / ours)
         assert [
-            (PurePosixPath(path).name, label) for path, label in zip(written["path"], written["label"])
+            (PurePosixPath(path).name, label) for path, label in zip(written["path"], written["label"], strict=True)
         ] == vifi_list(theirs), ours
         assert all((report.video_root / path).is_file() for path in written["path"])
     prefix = VIFI_NAMES[dataset].base_novel_prefix
@@ -111,3 +112,17 @@ def test_a_label_list_that_differs_is_refused(tmp_path, hmdb51_source):
     (vifi / "labels" / "hmdb_51_labels.csv").write_text(text)
     with pytest.raises(InputError, match="does not match this dataset's labels .*20: 'kick a ball' vs 'kick ball'"):
         prepare(PrepareOptions(dataset="hmdb51", source=source, out=tmp_path / "out", check=False, vifi_dir=vifi))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "names"), [("kinetics400", "kinetics_400_labels.csv"), ("kinetics600", "kinetics_600_labels.csv")]
+)
+def test_kinetics_class_ids_from_the_annotation_csvs_are_vifis(tmp_path, dataset, names):
+    labels = vifi_labels(names)
+    rows = [
+        {"label": name, "youtube_id": f"v{i}", "time_start": 0, "time_end": 10}
+        for i, name in enumerate(reversed(labels))
+    ]
+    for split in ("train", "validate"):
+        pd.DataFrame(rows).to_csv(tmp_path / f"{split}.csv", index=False)
+    assert read_kinetics(tmp_path, PrepareOptions(dataset=dataset, source=tmp_path, out=tmp_path)).labels == labels
