@@ -23,9 +23,6 @@ from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.model import MstaModel
 from msta_cli.core.training.distributed import Distributed, gather_objects
 
-DEFAULT_VIEWS = {"kinetics400": "4x3", "kinetics600": "4x3", "hmdb51": "10x3", "ucf101": "5x3", "ssv2": "2x3"}
-
-
 @dataclass(frozen=True)
 class Views:
     clips: int

@@ -81,6 +81,15 @@ class MetricsLog:
             writer.writeheader()
             writer.writerows(rows)
 
+    def close_epoch(self, epoch: int, step: int) -> dict:
+        """Append the epoch's row: the mean of its logged step rows (the same after a resume)."""
+        rows = pd.read_csv(self.path)
+        steps = rows[(rows["kind"] == "step") & (rows["epoch"] == epoch)]
+        summary = {"kind": "epoch", "epoch": epoch, "step": step}
+        summary.update({key: round(float(steps[key].mean()), 6) for key in ("loss", "ce", "consistency", "clips_per_s")})
+        self.append(**summary)
+        return summary
+
     def append(self, **row) -> None:
         with self.path.open("a", newline="") as handle:
             csv.DictWriter(handle, METRIC_FIELDS).writerow(row)

@@ -200,6 +200,8 @@ def train_run(
                 if interrupt.raised:
                     save("last")
                     raise Interrupted(f"interrupted at step {progress.global_step}; saved. Resume with: msta train --resume {run_dir}")
+            if metrics:
+                metrics.close_epoch(progress.epoch, progress.global_step)
             progress.epoch += 1
             progress.steps_in_epoch = 0
             _select(config, validation, model, progress, world, device, metrics, on_event, save)
@@ -223,7 +225,7 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
         scores = evaluate_set(model, config, first, Views.parse(first.views or config.eval.views), device, world)
     summary = scores.summary()
     if metrics:
-        metrics.append(kind="epoch", epoch=progress.epoch, step=progress.global_step, split=summary["split"],
+        metrics.append(kind="eval", epoch=progress.epoch, step=progress.global_step, split=summary["split"],
                        top1=summary["top1"], top5=summary["top5"], mean_class=summary["mean_class"])
     on_event({"event": "selection", "epoch": progress.epoch, **summary})
     if progress.best_score is None or summary["top1"] > progress.best_score:
