@@ -82,11 +82,14 @@ def extract(archive: Path, dest: Path, nested: bool = False) -> bool:
 def list_members(archive: Path) -> list[Member]:
     """The archive's entries, from zipfile or the RAR tool's listing."""
     if archive.suffix.lower() == ".zip":
-        with zipfile.ZipFile(archive) as handle:
-            return [
-                Member(info.filename, handle.read(info).decode("utf-8", "replace") if _zip_is_link(info) else None)
-                for info in handle.infolist()
-            ]
+        try:
+            with zipfile.ZipFile(archive) as handle:
+                return [
+                    Member(info.filename, handle.read(info).decode("utf-8", "replace") if _zip_is_link(info) else None)
+                    for info in handle.infolist()
+                ]
+        except zipfile.BadZipFile as error:
+            raise MstaError(f"{archive} is not a readable zip ({error}); delete it and download it again") from None
     kind, tool = _require_rar_tool(archive)
     if kind == "bsdtar":
         return _parse_bsdtar(archive, _run([tool, "-tvf", str(archive)], archive))

@@ -54,7 +54,7 @@ class Group:
     labels: dict[str, str]
 
 
-def groups(dataset: str, protocols: set[str]) -> list[Group]:
+def groups(dataset: str, protocols: frozenset[str]) -> list[Group]:
     """The ViFi-CLIP list groups that can stand in for msta's lists of `dataset`."""
     names = VIFI_NAMES[dataset]
     found = [Group("splits", {out: (f"{names.splits}/{vifi}", FULL_LABELS) for vifi, out in names.tests.items()}, {})]
@@ -86,7 +86,7 @@ def groups(dataset: str, protocols: set[str]) -> list[Group]:
     return [group for group in found if group.rows]
 
 
-def read_vifi(vifi_dir: Path, dataset: str, labels: list[str], protocols: set[str]) -> tuple[Lists, list[str]]:
+def read_vifi(vifi_dir: Path, dataset: str, labels: list[str], protocols: frozenset[str]) -> tuple[Lists, list[str]]:
     """The ViFi-CLIP lists for `dataset` (row paths as ViFi names them) and the names of the groups imported.
 
     Checks that ViFi-CLIP's full label list is ours, id for id: otherwise its labels would mean other classes.
@@ -107,7 +107,7 @@ def read_vifi(vifi_dir: Path, dataset: str, labels: list[str], protocols: set[st
         present = [path.is_file() for path in files]
         if not any(present):
             lists.notes.append(
-                f"{vifi_dir} has no ViFi-CLIP lists for {group.name} (e.g. {files[0]}); msta sampled them"
+                f"{vifi_dir} has no ViFi-CLIP lists for {group.name} (e.g. {files[0]}); msta wrote its own"
             )
             continue
         if not all(present):

@@ -85,6 +85,12 @@ def test_a_zip_is_extracted_once_through_a_staging_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lists.zip.extracted", "lists.zip", "ucfTrainTestlist"]
 
 
+def test_a_broken_zip_says_what_to_do(tmp_path):
+    (tmp_path / "lists.zip").write_bytes(b"PK not really")
+    with pytest.raises(MstaError, match="lists.zip is not a readable zip .*delete it and download it again"):
+        extract(tmp_path / "lists.zip", tmp_path)
+
+
 def test_extraction_never_overwrites(tmp_path):
     archive = make_zip(tmp_path / "lists.zip", {"mine/a.txt": b"new"})
     (tmp_path / "mine").mkdir()
