@@ -37,7 +37,10 @@ def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
 class MstaBlockAdapter(nn.Module):
     """Both towers' adapters for one block; `shared` is the single module they have in common."""
 
-    def __init__(self, vision_width: int, text_width: int, bottleneck: int, temporal: str = "grouped"):
+    def __init__(
+        self, vision_width: int, text_width: int, bottleneck: int, temporal: str = "grouped",
+        shared: bool = True, towers: str = "both",
+    ):
         super().__init__()
         if temporal not in TEMPORAL_KINDS:
             raise InputError(f"adapter.temporal must be one of {', '.join(TEMPORAL_KINDS)}; got {temporal!r}")
@@ -47,18 +50,21 @@ class MstaBlockAdapter(nn.Module):
                 "for the grouped temporal convolution (groups = bottleneck)"
             )
         self.temporal = temporal
-        self.text_down = nn.Linear(text_width, bottleneck)
-        self.video_down = nn.Linear(vision_width, bottleneck)
+        # Only the adapted towers' parts exist, so parameter counts and DDP see exactly what trains.
+        self.text_down = nn.Linear(text_width, bottleneck) if towers in ("both", "text") else None
+        self.text_up = nn.Linear(bottleneck, text_width) if towers in ("both", "text") else None
+        self.video_down = nn.Linear(vision_width, bottleneck) if towers in ("both", "vision") else None
+        self.video_up = nn.Linear(bottleneck, vision_width) if towers in ("both", "vision") else None
         self.shared = nn.Linear(bottleneck, bottleneck)
-        self.text_up = nn.Linear(bottleneck, text_width)
-        self.video_up = nn.Linear(bottleneck, vision_width)
+        # The "without shared projection" ablation: the video tower gets its own r x r projection.
+        self.video_private = nn.Linear(bottleneck, bottleneck) if not shared and towers == "both" else None
         # The temporal up-projection: 3 * d_v weights + d_v biases either way (METHOD.md 2.4).
-        if temporal == "grouped":
-            self.temporal_up = nn.Conv1d(bottleneck, vision_width, 3, padding=1, groups=bottleneck)
-        elif temporal == "depthwise":
-            self.temporal_up = nn.Conv1d(vision_width, vision_width, 3, padding=1, groups=vision_width)
-        else:
+        if self.video_up is None or temporal == "none":
             self.temporal_up = None
+        elif temporal == "grouped":
+            self.temporal_up = nn.Conv1d(bottleneck, vision_width, 3, padding=1, groups=bottleneck)
+        else:
+            self.temporal_up = nn.Conv1d(vision_width, vision_width, 3, padding=1, groups=vision_width)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -74,7 +80,8 @@ class MstaBlockAdapter(nn.Module):
 
     def video(self, tokens: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
         """Video adapter on ln_1(x) of a vision block; only the temporal path crosses frames."""
-        hidden = F.relu(self.shared(F.relu(self.video_down(tokens))))
+        middle = self.shared if self.video_private is None else self.video_private
+        hidden = F.relu(middle(F.relu(self.video_down(tokens))))
         spatial = self.video_up(hidden)
         if self.temporal_up is None:
             return spatial

@@ -73,6 +73,11 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
     """Load adapter weights into `model`; any difference in backbone or shapes is an error."""
     directory = Path(directory)
     config = _read_config(directory)
+    if config["adapter"].get("finetune") == "full":
+        raise InputError(
+            f"{directory}: a full fine-tuning run's checkpoint holds no backbone weights; "
+            "its results are the ones its training run evaluated"
+        )
     expected, found = config["backbone"], _backbone_identity(model)
     differences = [f"{key}: checkpoint {expected.get(key)!r}, model {found[key]!r}" for key in found if expected.get(key) != found[key]]
     if differences:

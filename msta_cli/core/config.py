@@ -44,6 +44,13 @@ class AdapterConfig:
     gradient_scale: bool = True
     # grouped: Conv1d(r -> d_v, k=3, groups=r); depthwise: Conv1d(d_v, d_v, k=3, groups=d_v); none.
     temporal: Literal["grouped", "depthwise", "none"] = "grouped"
+    # Ablations. shared: false gives each tower its own r x r projection instead of one shared one.
+    shared: bool = True
+    # Towers that get adapters: both (MSTA), vision or text only, or none (with finetune: full).
+    towers: Literal["both", "vision", "text", "none"] = "both"
+    # adapters: frozen backbone (MSTA). full: every backbone weight but the logit scale trains too,
+    # the full fine-tuning baseline; its checkpoints hold adapters only, so it is evaluated in-run.
+    finetune: Literal["adapters", "full"] = "adapters"
 
 
 @dataclass

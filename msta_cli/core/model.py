@@ -19,7 +19,7 @@ from msta_cli.core.backbone import Backbone, load_backbone
 from msta_cli.core.config import AdapterConfig, Config
 from msta_cli.core.errors import InputError
 
-ADAPTER_PARTS = ("text_down", "text_up", "shared", "video_down", "video_up", "temporal_up")
+ADAPTER_PARTS = ("text_down", "text_up", "shared", "video_private", "video_down", "video_up", "temporal_up")
 
 
 class MstaModel(nn.Module):
@@ -45,20 +45,30 @@ class MstaModel(nn.Module):
         backbone = self.backbone
         self.scale = adapter.scale
         self.gradient_scale = adapter.gradient_scale
+        if adapter.finetune == "full":
+            for name, parameter in backbone.named_parameters():
+                parameter.requires_grad_(not name.endswith("logit_scale"))
+        elif adapter.towers == "none":
+            raise InputError("adapter.towers: none leaves nothing to train; use it with adapter.finetune: full")
+        if adapter.towers == "none":
+            return
         self.adapted_blocks = _block_range(adapter.blocks, len(backbone.vision_blocks), len(backbone.text_blocks))
         for block in self.adapted_blocks:
             self.adapters[str(block)] = MstaBlockAdapter(
-                backbone.vision_width, backbone.text_width, adapter.bottleneck, adapter.temporal
+                backbone.vision_width, backbone.text_width, adapter.bottleneck, adapter.temporal,
+                adapter.shared, adapter.towers,
             )
         for block in self.adapted_blocks:
             block_adapter = self.adapters[str(block)]
             layout = backbone.token_layout
-            backbone.vision_blocks[block - 1].register_forward_hook(
-                self._residual_hook(lambda x, a=block_adapter: a.video(x, layout)), with_kwargs=True
-            )
-            backbone.text_blocks[block - 1].register_forward_hook(
-                self._residual_hook(block_adapter.text), with_kwargs=True
-            )
+            if adapter.towers in ("both", "vision"):
+                backbone.vision_blocks[block - 1].register_forward_hook(
+                    self._residual_hook(lambda x, a=block_adapter: a.video(x, layout)), with_kwargs=True
+                )
+            if adapter.towers in ("both", "text"):
+                backbone.text_blocks[block - 1].register_forward_hook(
+                    self._residual_hook(block_adapter.text), with_kwargs=True
+                )
 
     def _residual_hook(self, branch: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
         def hook(block: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor) -> torch.Tensor:

@@ -70,3 +70,11 @@ def test_missing_or_foreign_checkpoint_folders(tiny_model, tmp_path):
     (tmp_path / CONFIG_FILE).write_text('{"format": "something-else"}')
     with pytest.raises(InputError, match="not an msta adapter config"):
         load_adapter(tiny_model, tmp_path)
+
+
+def test_full_finetuning_checkpoint_is_refused_since_it_lacks_the_backbone(tiny_config, tmp_path):
+    tiny_config.adapter.finetune, tiny_config.adapter.towers = "full", "none"
+    model = create_model(tiny_config)
+    save_adapter(model, tmp_path)
+    with pytest.raises(InputError, match="full fine-tuning"):
+        load_adapter(model, tmp_path)

@@ -136,3 +136,53 @@ def test_without_adapters_the_model_is_zero_shot_clip(tiny_config):
     with torch.no_grad():
         expected = F.normalize(model.backbone.clip.encode_image(frames[0]).mean(dim=0, keepdim=True), dim=-1)
         torch.testing.assert_close(model.encode_video(frames), expected)
+
+
+@pytest.mark.parametrize(
+    ("towers", "vision_adapted", "text_adapted"), [("vision", True, False), ("text", False, True), ("both", True, True)]
+)
+def test_single_tower_ablations_adapt_only_their_tower(tiny_config, towers, vision_adapted, text_adapted):
+    tiny_config.adapter.towers = towers
+    torch.manual_seed(0)
+    model = create_model(tiny_config)
+    for block in model.adapters.values():
+        torch.nn.init.normal_(block.shared.weight)
+        for up in (block.video_up, block.text_up):
+            if up is not None:
+                torch.nn.init.normal_(up.weight)
+    clips, prompts = _clips(model), ["a video of running."]
+    with torch.no_grad():
+        video, text = model.encode_video(clips), model.encode_texts(prompts)
+        with model.adapters_disabled():
+            plain_video, plain_text = model.encode_video(clips), model.encode_texts(prompts)
+    assert torch.allclose(video, plain_video) != vision_adapted
+    assert torch.allclose(text, plain_text) != text_adapted
+    parts = parameter_summary(model)["per_part"]
+    assert (parts["text_down"] > 0) == text_adapted and (parts["video_down"] > 0) == vision_adapted
+
+
+def test_unshared_ablation_gives_the_video_tower_its_own_projection(tiny_config):
+    tiny_config.adapter.shared = False
+    model = create_model(tiny_config)
+    block = model.adapters["1"]
+    logits = model(_clips(model), model.class_embeddings(CLASSES))
+    model.zero_grad()
+    logits.sum().backward(retain_graph=True)
+    assert block.video_private.weight.grad.abs().sum() > 0
+    shared_count = parameter_summary(model)["per_part"]["shared"]
+    assert parameter_summary(model)["per_part"]["video_private"] == shared_count
+
+
+def test_full_finetuning_trains_the_backbone_but_not_the_logit_scale(tiny_config):
+    tiny_config.adapter.finetune, tiny_config.adapter.towers = "full", "none"
+    model = create_model(tiny_config)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert not model.adapters and trainable
+    assert all(name.startswith("backbone.") and not name.endswith("logit_scale") for name in trainable)
+    assert len(trainable) == sum(1 for name, _ in model.backbone.named_parameters()) - 1
+
+
+def test_no_towers_without_full_finetuning_is_an_input_error(tiny_config):
+    tiny_config.adapter.towers = "none"
+    with pytest.raises(InputError, match="finetune: full"):
+        create_model(tiny_config)
