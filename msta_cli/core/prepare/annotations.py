@@ -72,20 +72,16 @@ def is_video(path: str) -> bool:
     return posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES
 
 
-def find_files(root: Path, name_pattern: str) -> list[Path]:
-    """Files below `root` whose name matches a glob pattern, sorted, hidden folders skipped."""
-    return sorted(
-        root / path for path in walk_files(root) if fnmatch.fnmatchcase(posixpath.basename(path), name_pattern)
-    )
-
-
 def find_annotation(
     source: Path, pattern: str, dataset: str, expected: str, accept: Callable[[Path], bool] = lambda path: True
 ) -> Path:
-    """The first file below SOURCE named like `pattern` (and accepted), or LayoutNotFound saying what was expected."""
-    for path in find_files(source, pattern):
-        if accept(path):
-            return path
+    """The first file below SOURCE whose name matches a glob `pattern` (and that `accept`s), in walk order.
+
+    Raises LayoutNotFound, saying what was expected, when there is none.
+    """
+    for path in walk_files(source):
+        if fnmatch.fnmatchcase(posixpath.basename(path), pattern) and accept(source / path):
+            return source / path
     raise layout_error(dataset, source, expected)
 
 
