@@ -182,5 +182,5 @@ def test_nproc_starts_torchrun_with_gloo_and_two_processes(tmp_path, colour_data
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert metrics["step"].tolist() == [1, 2, 3, 4, 5]  # 18 videos / (micro 2 x 2 processes), accumulation 1
+    assert metrics.query("kind == 'step'")["step"].tolist() == [1, 2, 3, 4, 5]  # 18 videos / (micro 2 x 2 processes), accumulation 1
     assert pd.read_csv(run_dir / "results.csv")["videos"].tolist() == [9]

@@ -40,8 +40,12 @@ def save_training_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
     progress: Progress,
+    rng_states: list[dict],
 ) -> None:
-    """Write into a fresh temporary folder, then swap it in, so `directory` is always whole."""
+    """Write into a fresh temporary folder, then swap it in, so `directory` is always whole.
+
+    `rng_states` holds every rank's `rng_state()`, so each process resumes its own stream.
+    """
     staging = directory.with_name(f".{directory.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     save_adapter(model, staging)
@@ -50,11 +54,7 @@ def save_training_checkpoint(
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict(),
         "progress": vars(progress).copy(),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python": random.getstate(),
-        },
+        "rng": rng_states,
     }
     with atomic_path(staging / STATE_FILE) as temporary:
         torch.save(state, temporary)
@@ -72,6 +72,7 @@ def load_training_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
+    rank: int = 0,
 ) -> Progress:
     if not (directory / CONFIG_FILE).is_file():
         recovered = directory.with_name(f".{directory.name}.old")
@@ -84,8 +85,18 @@ def load_training_checkpoint(
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    random.setstate(state["rng"]["python"])
+    rng = state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    random.setstate(rng["python"])
     return Progress(**state["progress"])
+
+
+def rng_state() -> dict:
+    """Every random stream the training loop draws from, in this process."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+    }

@@ -32,10 +32,10 @@ from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import Views, evaluate_set, video_root
 from msta_cli.core.loss import MstaLoss
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
-from msta_cli.core.training.distributed import Distributed, barrier
+from msta_cli.core.training.distributed import Distributed, barrier, gather_objects
 from msta_cli.core.training.optimization import build_optimizer, build_scheduler
 from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, write_problems
-from msta_cli.core.training.state import Progress, load_training_checkpoint, save_training_checkpoint
+from msta_cli.core.training.state import Progress, load_training_checkpoint, rng_state, save_training_checkpoint
 
 Event = dict
 VALIDATION = "val"
@@ -143,7 +143,7 @@ def train_run(
     metrics = MetricsLog(run_dir / METRICS) if world.is_main else None
     progress = Progress()
     if resume:
-        progress = load_training_checkpoint(checkpoints / "last", model, optimizer, scheduler, scaler)
+        progress = load_training_checkpoint(checkpoints / "last", model, optimizer, scheduler, scaler, world.rank)
         if metrics:
             metrics.truncate_after(progress.global_step)
     failures: list[tuple[str, str]] = []
@@ -151,8 +151,9 @@ def train_run(
     validation = _prepare_validation(config, data, run_dir, world) if data.validation is not None else None
 
     def save(name: str) -> None:
+        rng_states = gather_objects(rng_state(), world)
         if world.is_main:
-            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress)
+            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states)
         barrier(world)
 
     on_event({"event": "start", "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
