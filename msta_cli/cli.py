@@ -2,7 +2,7 @@
 
 import typer
 
-from msta_cli.commands import evaluate, prepare, train
+from msta_cli.commands import evaluate, prepare, pretrain, train
 
 app = typer.Typer(
     name="msta",
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.command(name="prepare")(prepare.prepare)
 app.command(name="train")(train.train)
 app.command(name="evaluate")(evaluate.evaluate)
+app.command(name="pretrain-tiny")(pretrain.pretrain_tiny)
 
 
 @app.callback()

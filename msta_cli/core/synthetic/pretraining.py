@@ -1,0 +1,171 @@
+"""Stage 1: contrastive pre-training of msta-tiny on captioned stills, seeded and logged.
+
+The step count, not a time budget, defines the schedule, so the same seed and step count give
+the same weights on the same machine; fresh stills are drawn every step from a generator
+seeded by (seed, step), so no dataset is stored and none is reused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from msta_cli.core.files import atomic_path, write_text_atomic
+from msta_cli.core.synthetic import stills
+from msta_cli.core.synthetic.vocabulary import (
+    COLOURS, POSITIONS, SHAPES, SIZES, VOCABULARY_FILE, Caption, CompactTokenizer, vocabulary_text,
+)
+
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+LOG_FILE = "training_log.csv"
+SUMMARY_FILE = "pretraining.json"
+MEAN = (0.1, 0.1, 0.1)
+STD = (0.2, 0.2, 0.2)
+CONTEXT_LENGTH = 24
+MAX_LOGIT_SCALE = math.log(100.0)
+EVAL_SEED_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """Everything that determines the weights (with the machine's float arithmetic)."""
+
+    steps: int = 1500
+    seed: int = 0
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 50
+    eval_every: int = 250
+    eval_images: int = 1000
+    threads: int = 2
+
+
+def model_config(vocab_size: int) -> dict:
+    """The tiny CLIP: 4-layer width-128 towers, 64 px input, patch 8 (about 1.7 M parameters)."""
+    return {
+        "embed_dim": 128,
+        "vision_cfg": {"image_size": stills.IMAGE_SIZE, "patch_size": 8, "width": 128, "layers": 4, "head_width": 32},
+        "text_cfg": {"context_length": CONTEXT_LENGTH, "vocab_size": vocab_size, "width": 128, "heads": 4, "layers": 4},
+    }
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> normalised float (N, 3, H, W)."""
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    return (pixels - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE over the batch. Identical captions in a batch are rare enough to ignore."""
+    logits = logit_scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).t()
+    targets = torch.arange(len(logits))
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+def learning_rate(step: int, options: PretrainOptions) -> float:
+    if step < options.warmup_steps:
+        return options.lr * (step + 1) / options.warmup_steps
+    progress = (step - options.warmup_steps) / max(1, options.steps - options.warmup_steps)
+    return options.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def zero_shot_accuracy(model: open_clip.CLIP, tokenizer: CompactTokenizer, seed: int, count: int) -> dict[str, float]:
+    """Attribute accuracy on held-out stills; each value's prompt is the mean of all full captions that carry it."""
+    rng = np.random.default_rng([seed, EVAL_SEED_OFFSET])
+    captions = [stills.random_caption(rng) for _ in range(count)]
+    images = to_tensor(np.stack([stills.still(caption, rng) for caption in captions]))
+    model.eval()
+    image_embeddings = torch.cat([F.normalize(model.encode_image(chunk), dim=-1) for chunk in images.split(250)])
+    every = [Caption(s, c, z, p) for s in SHAPES for c in COLOURS for z in SIZES for p in POSITIONS]
+    text_embeddings = F.normalize(model.encode_text(tokenizer([caption.full() for caption in every])), dim=-1)
+    result = {}
+    for attribute, values in (("shape", SHAPES), ("colour", list(COLOURS)), ("size", SIZES), ("position", POSITIONS)):
+        prototypes = torch.stack(
+            [text_embeddings[[getattr(c, attribute) == value for c in every]].mean(dim=0) for value in values]
+        )
+        predicted = (image_embeddings @ F.normalize(prototypes, dim=-1).t()).argmax(dim=1)
+        truth = torch.tensor([list(values).index(getattr(c, attribute)) for c in captions])
+        result[attribute] = 100.0 * (predicted == truth).float().mean().item()
+        if attribute == "position":
+            result["column"] = 100.0 * (predicted % 3 == truth % 3).float().mean().item()
+            result["row"] = 100.0 * (predicted // 3 == truth // 3).float().mean().item()
+    predicted = (image_embeddings @ text_embeddings.t()).argmax(dim=1)
+    exact = [every[i] == caption for i, caption in zip(predicted.tolist(), captions)]
+    result["exact"] = 100.0 * sum(exact) / len(exact)
+    model.train()
+    return {key: round(value, 1) for key, value in result.items()}
+
+
+def _optimizer(model: torch.nn.Module, options: PretrainOptions) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    groups = [{"params": decay, "weight_decay": options.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=options.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None] = lambda row: None) -> dict:
+    """Train msta-tiny into `out` (an open_clip local-dir folder plus vocab, log and summary); returns the summary."""
+    torch.set_num_threads(options.threads)
+    torch.manual_seed(options.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = CompactTokenizer.build(vocabulary_text(), CONTEXT_LENGTH)
+    config = model_config(len(tokenizer))
+    model = open_clip.CLIP(**config)
+    optimizer = _optimizer(model, options)
+    rows: list[dict] = []
+    started = time.monotonic()
+    for step in range(options.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, options)
+        images, texts, _ = stills.batch(np.random.default_rng([options.seed, step]), options.batch_size)
+        image_features = model.encode_image(to_tensor(images))
+        text_features = model.encode_text(tokenizer(texts))
+        loss = contrastive_loss(image_features, text_features, model.logit_scale.exp())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        last = step + 1 == options.steps
+        if last or (step + 1) % options.eval_every == 0 or step % 25 == 0:
+            row = {"step": step + 1, "seconds": round(time.monotonic() - started, 1), "loss": round(loss.item(), 4),
+                   "lr": learning_rate(step, options), "logit_scale": round(model.logit_scale.exp().item(), 2)}
+            if last or (step + 1) % options.eval_every == 0:
+                row |= zero_shot_accuracy(model, tokenizer, options.seed, options.eval_images)
+            rows.append(row)
+            on_log(row)
+    summary = {"options": asdict(options), "steps": options.steps, "wall_clock_seconds": round(time.monotonic() - started, 1),
+               "final": rows[-1], "torch": torch.__version__, "open_clip": open_clip.__version__,
+               "parameters": sum(p.numel() for p in model.parameters())}
+    _write(out, model, config, tokenizer, rows, summary)
+    return summary
+
+
+def _write(out: Path, model: torch.nn.Module, config: dict, tokenizer: CompactTokenizer, rows: list[dict], summary: dict) -> None:
+    preprocess = {"size": stills.IMAGE_SIZE, "mean": list(MEAN), "std": list(STD), "interpolation": "bilinear"}
+    write_text_atomic(out / CONFIG_FILE, json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}, indent=2))
+    write_text_atomic(out / VOCABULARY_FILE, tokenizer.to_json())
+    with atomic_path(out / WEIGHTS_FILE) as temporary:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, temporary)
+    table = io.StringIO()
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / LOG_FILE, table.getvalue())
+    write_text_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=2))

@@ -1,0 +1,26 @@
+import open_clip
+import torch
+
+from msta_cli.core.synthetic.pretraining import PretrainOptions, learning_rate, pretrain
+
+OPTIONS = PretrainOptions(steps=2, batch_size=8, warmup_steps=1, eval_every=2, eval_images=8, threads=1)
+
+
+def test_same_seed_gives_identical_weights_in_a_loadable_open_clip_folder(tmp_path):
+    rows = []
+    summary = pretrain(tmp_path / "a", OPTIONS, on_log=rows.append)
+    pretrain(tmp_path / "b", OPTIONS)
+    weights = "open_clip_model.safetensors"
+    assert (tmp_path / "a" / weights).read_bytes() == (tmp_path / "b" / weights).read_bytes()
+    assert [row["step"] for row in rows] == [1, 2] and {"shape", "position", "exact"} <= set(rows[-1])
+    assert summary["final"] == rows[-1]
+    model = open_clip.create_model(f"local-dir:{tmp_path / 'a'}")
+    assert sum(p.numel() for p in model.parameters()) == summary["parameters"]
+    assert (tmp_path / "a" / "training_log.csv").read_text().startswith("step,seconds,loss")
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    options = PretrainOptions(steps=100, warmup_steps=10, lr=1.0)
+    assert learning_rate(0, options) == 0.1 and learning_rate(9, options) == 1.0
+    assert learning_rate(99, options) < 1e-3
+    assert torch.tensor([learning_rate(s, options) for s in range(10, 100)]).diff().le(0).all()
