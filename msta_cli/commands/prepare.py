@@ -13,18 +13,22 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from msta_cli.commands.errors import exits_on_errors
+from msta_cli.core.errors import InputError
 from msta_cli.core.prepare import DATASETS, PrepareOptions, PrepareReport
 from msta_cli.core.prepare import prepare as run_prepare
 from msta_cli.core.prepare.download import parse_pins
+from msta_cli.core.synthetic.dataset import SyntheticOptions, write_synthetic
 
-Dataset = Enum("Dataset", {name: name for name in DATASETS}, type=str)  # type: ignore[misc]
+# synthetic: the generated action world (docs/synthetic.md); SOURCE is the folder it is written to.
+SYNTHETIC = "synthetic"
+Dataset = Enum("Dataset", {name: name for name in [*DATASETS, SYNTHETIC]}, type=str)  # type: ignore[misc]
 SHOWN_PROBLEMS = 10
 
 
 @exits_on_errors
 def prepare(
     dataset: Dataset = typer.Argument(..., help="Which layout SOURCE has."),
-    source: Path = typer.Argument(..., help="The dataset as published: extracted folders, or its official archives."),
+    source: Path = typer.Argument(..., help="The dataset as published: extracted folders, or its official archives (synthetic: the folder to write)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder.", show_default="data/<DATASET>"),
     download: bool = typer.Option(
         False, "--download", help="hmdb51/ucf101: fetch the official archives into SOURCE (resumable)."
@@ -48,9 +52,20 @@ def prepare(
     seed: int = typer.Option(0, "--seed", help="Seed of every sampled list; the same seed gives the same files."),
     workers: int | None = typer.Option(None, "--workers", help="Videos checked in parallel.", show_default="all CPUs"),
     check: bool = typer.Option(True, "--check/--no-check", help="Open every video and decode two frames."),
+    train_per_class: int = typer.Option(32, "--train-per-class", help="synthetic: training videos per class."),
+    test_per_class: int = typer.Option(16, "--test-per-class", help="synthetic: test videos per class."),
 ) -> None:
     """Find, check and list a dataset's videos: labels.csv, split CSVs, protocol lists, problems.csv, dataset.yaml."""
     name = dataset.value
+    if name == SYNTHETIC:
+        if out is not None:
+            raise InputError("msta prepare synthetic OUT writes the world to OUT; --out is not used")
+        world = SyntheticOptions(train_per_class, test_per_class, seed=seed, workers=workers or os.cpu_count() or 1)
+        with _ProgressBars(Console(stderr=True)) as bars:
+            manifest = write_synthetic(source, world, bars.update)
+        Console().print(f"wrote {escape(str(source))}: {manifest['num_classes']} classes, "
+                        f"{manifest['check']['ok']:,} checked videos, lists {', '.join(manifest['lists'])}", highlight=False)
+        return
     options = PrepareOptions(
         dataset=name,
         source=source,
