@@ -1,0 +1,1 @@
+"""Prediction with trained, exported or zero-shot models, and exports for other runtimes."""

@@ -1,0 +1,49 @@
+"""Turn `msta predict` arguments (files, folders, globs) into a list of videos.
+
+An argument that names nothing becomes a failure with a reason, never a silent skip, so a
+typo in a batch shows up in the failure count.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Sequence
+
+from msta_cli.core.data.dataset import VideoFailure
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".ts"}
+)
+
+
+def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]:
+    """Videos in argument order without repeats: a file as given (whatever its suffix), a
+    folder's video files recursively (sorted), a glob's matches (sorted)."""
+    videos: dict[Path, None] = {}
+    failures: list[VideoFailure] = []
+    for spec in specs:
+        found, reason = _expand(spec)
+        if reason:
+            failures.append(VideoFailure(spec, reason))
+        for path in found:
+            videos.setdefault(path, None)
+    return list(videos), failures
+
+
+def _expand(spec: str) -> tuple[list[Path], str]:
+    path = Path(spec)
+    if path.is_file():
+        return [path], ""
+    if path.is_dir():
+        found = _videos_in(path)
+        return found, "" if found else f"folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
+    if glob.has_magic(spec):
+        matches = [Path(match) for match in sorted(glob.glob(spec, recursive=True))]
+        found = [p for match in matches for p in (_videos_in(match) if match.is_dir() else [match])]
+        return found, "" if found else "pattern matches no files"
+    return [], "file not found"
+
+
+def _videos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)

@@ -1,0 +1,78 @@
+"""What a model argument points at: a training run, an adapter checkpoint, or an export.
+
+`--model` of `msta predict` and the source of `msta export` accept the same things, so both
+resolve them here: a run folder means its best checkpoint (else its last one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from msta_cli.core.config import load_config
+from msta_cli.core.errors import InputError
+
+RUN_CONFIG = "config.yaml"
+RUN_CHECKPOINTS = ("checkpoints/best", "checkpoints/last")
+
+Kind = Literal["checkpoint", "merged", "onnx", "torchscript"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved model argument; `run_dir` is set when it came from (or lives in) a run."""
+
+    kind: Kind
+    path: Path
+    run_dir: Path | None = None
+
+
+def resolve_source(spec: str | Path) -> Source:
+    """Classify `spec`, or explain what was expected."""
+    path = Path(spec)
+    if path.is_dir():
+        return _folder_source(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    if path.name in (WEIGHTS_FILE, CONFIG_FILE):
+        return _folder_source(path.parent)
+    kinds: dict[str, Kind] = {".safetensors": "merged", ".onnx": "onnx", ".pt": "torchscript"}
+    if path.suffix.lower() in kinds:
+        return Source(kinds[path.suffix.lower()], path)
+    raise InputError(
+        f"{path}: not a model msta can load; expected a run folder, an adapter checkpoint folder "
+        f"({WEIGHTS_FILE} + {CONFIG_FILE}), a merged .safetensors export or an .onnx export"
+    )
+
+
+def resolve_checkpoint(spec: str | Path) -> Source:
+    """Like `resolve_source`, but only runs and adapter checkpoints (what can be exported)."""
+    source = resolve_source(spec)
+    if source.kind != "checkpoint":
+        raise InputError(f"{spec}: a {source.kind} export cannot be exported again; give the run folder or checkpoint")
+    return source
+
+
+def run_num_frames(source: Source) -> int | None:
+    """Frames per clip the run trained with (its `config.yaml`), or None outside a run."""
+    if source.run_dir is None:
+        return None
+    return load_config(source.run_dir / RUN_CONFIG).data.num_frames
+
+
+def _folder_source(folder: Path) -> Source:
+    if (folder / CONFIG_FILE).is_file():
+        run = folder.parents[1] if len(folder.parents) > 1 and (folder.parents[1] / RUN_CONFIG).is_file() else None
+        return Source("checkpoint", folder, run)
+    if (folder / "checkpoints").is_dir():
+        for candidate in RUN_CHECKPOINTS:
+            if (folder / candidate / CONFIG_FILE).is_file():
+                run = folder if (folder / RUN_CONFIG).is_file() else None
+                return Source("checkpoint", folder / candidate, run)
+        raise InputError(f"{folder}: run has no checkpoint yet ({' or '.join(RUN_CHECKPOINTS)} with {CONFIG_FILE})")
+    raise InputError(
+        f"{folder}: neither a training run (config.yaml + checkpoints/) nor an adapter checkpoint "
+        f"({WEIGHTS_FILE} + {CONFIG_FILE})"
+    )

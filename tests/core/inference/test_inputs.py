@@ -1,0 +1,36 @@
+from pathlib import Path
+
+from msta_cli.core.inference.inputs import expand_inputs
+
+
+def _touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_files_folders_and_globs_in_argument_order_without_repeats(tmp_path):
+    a = _touch(tmp_path / "a.mp4")
+    nested = _touch(tmp_path / "folder" / "deep" / "b.MKV")
+    _touch(tmp_path / "folder" / "notes.txt")
+    c = _touch(tmp_path / "folder" / "c.avi")
+    glob_hit = _touch(tmp_path / "other" / "d.webm")
+    paths, failures = expand_inputs([str(a), str(tmp_path / "folder"), str(tmp_path / "other" / "*.webm"), str(a)])
+    assert paths == [a, c, nested, glob_hit]
+    assert failures == []
+
+
+def test_an_explicit_file_is_kept_whatever_its_suffix(tmp_path):
+    notes = _touch(tmp_path / "notes.txt")
+    assert expand_inputs([str(notes)]) == ([notes], [])
+
+
+def test_arguments_that_name_nothing_become_failures_with_reasons(tmp_path):
+    (tmp_path / "empty").mkdir()
+    paths, failures = expand_inputs([str(tmp_path / "missing.mp4"), str(tmp_path / "empty"), str(tmp_path / "*.mov")])
+    assert paths == []
+    assert [(f.path, f.reason.split(" (")[0]) for f in failures] == [
+        (str(tmp_path / "missing.mp4"), "file not found"),
+        (str(tmp_path / "empty"), "folder holds no video files"),
+        (str(tmp_path / "*.mov"), "pattern matches no files"),
+    ]
