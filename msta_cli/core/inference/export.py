@@ -1,0 +1,220 @@
+"""`msta export`: adapter, merged, ONNX and TorchScript files, each verified before it is kept.
+
+Verification runs the written file and the PyTorch model on the same random clip and compares
+every output they share: the video embedding, the class embeddings (formats with a text
+tower) and the logits. A file is written under a temporary name and renamed only when every
+difference is within tolerance, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_adapter
+from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.files import atomic_path
+from msta_cli.core.inference.classes import Classes, embed_classes
+from msta_cli.core.inference.exported import (
+    INPUT,
+    METADATA_KEY,
+    TORCHSCRIPT_METADATA,
+    encoder_metadata,
+    open_exported,
+    output_names,
+)
+from msta_cli.core.inference.merged import load_merged, save_merged
+from msta_cli.core.inference.labels import LabelSet
+from msta_cli.core.inference.predictor import DEFAULT_FRAMES, checkpoint_model
+from msta_cli.core.inference.runtime import require
+from msta_cli.core.inference.sources import Source, resolve_checkpoint, run_num_frames
+from msta_cli.core.model import MstaModel
+
+SUFFIXES = {"adapter": "", "merged": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = tuple(SUFFIXES)
+DEFAULT_TOLERANCE = 1e-4
+# Class names used to check the text tower when the export carries no label set.
+PROBE_CLASSES = ("walking the dog", "playing guitar")
+
+Outputs = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Check:
+    """Largest absolute difference of one output between the export and PyTorch."""
+
+    output: str
+    difference: float
+    tolerance: float
+
+
+@dataclass
+class ExportReport:
+    format: str
+    paths: list[Path]
+    checks: list[Check]
+
+
+def export_checkpoint(
+    spec: str | Path,
+    format: str,
+    out: str | Path,
+    labels: LabelSet | None = None,
+    num_frames: int | None = None,
+    batch_size: int | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    pretrained: str | None = None,
+) -> ExportReport:
+    """Export the run or checkpoint `spec`; frames default to the run's, else 8."""
+    if format in ("adapter", "merged") and batch_size is not None:
+        raise InputError(f"--batch-size fixes the input of onnx and torchscript exports; a {format} export takes any batch")
+    if format == "adapter" and labels is not None:
+        raise InputError("--labels is for merged, onnx and torchscript exports; an adapter export holds adapter weights only")
+    _check_out(format, Path(out))
+    source = resolve_checkpoint(spec)
+    model = checkpoint_model(source, pretrained)
+    classes = embed_classes(model, labels.names) if labels else None
+    frames = num_frames or run_num_frames(source) or DEFAULT_FRAMES
+    return export_model(model, format, out, frames, classes, batch_size or 1, tolerance)
+
+
+def export_model(
+    model: MstaModel,
+    format: str,
+    out: str | Path,
+    num_frames: int,
+    classes: Classes | None = None,
+    batch_size: int = 1,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> ExportReport:
+    """Write `model` as `format` to `out` (a folder for `adapter`, else a file) and verify it.
+
+    ONNX and TorchScript files take exactly `batch_size` clips of `num_frames` frames.
+    """
+    out = Path(out)
+    _check_out(format, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(0)
+    size = model.backbone.preprocessing.size
+    clip = torch.randn(batch_size, num_frames, 3, size, size, generator=generator)
+    reference = _torch_outputs(model.eval(), clip, classes)
+    verify = _Verifier(reference, float(model.backbone.logit_scale()), tolerance)
+    if format == "adapter":
+        return ExportReport(format, _export_adapter(model, out, clip, classes, verify), verify.checks)
+    with atomic_path(out) as temporary:
+        if format == "merged":
+            save_merged(model, temporary, num_frames, classes)
+            verify(_torch_outputs(load_merged(temporary).model, clip, classes))
+        else:
+            _export_encoder(format, model, Path(temporary), clip, classes)
+            verify(open_exported(temporary, format, "cpu").run(clip))
+    return ExportReport(format, [out], verify.checks)
+
+
+class _Verifier:
+    """Compares an export's outputs with PyTorch's; raises before anything is kept."""
+
+    def __init__(self, reference: Outputs, logit_scale: float, tolerance: float):
+        self.reference = reference
+        self.logit_scale = logit_scale
+        self.tolerance = tolerance
+        self.checks: list[Check] = []
+
+    def __call__(self, exported: Outputs) -> None:
+        for name in self.reference.keys() & exported.keys():
+            difference = float((exported[name].float() - self.reference[name].float()).abs().max())
+            # Logits are cosines times the logit scale (100 for CLIP), so they get its share.
+            tolerance = self.tolerance * (self.logit_scale if name == "logits" else 1.0)
+            self.checks.append(Check(name, difference, tolerance))
+        failed = [check for check in self.checks if check.difference > check.tolerance]
+        if failed:
+            details = "; ".join(f"{c.output} differs by {c.difference:.3g} (tolerance {c.tolerance:.3g})" for c in failed)
+            raise MstaError(f"verification failed, nothing was written: the export does not reproduce PyTorch: {details}")
+
+
+def _torch_outputs(model: MstaModel, clip: torch.Tensor, classes: Classes | None) -> Outputs:
+    """The outputs an export must reproduce; class embeddings come from the model's text tower."""
+    names = classes.names if classes else PROBE_CLASSES
+    with torch.inference_mode():
+        embedding = model.encode_video(clip)
+        outputs = {"embedding": embedding, "class_embeddings": model.class_embeddings(list(names))}
+        if classes is not None:
+            outputs["logits"] = model.logits(embedding, outputs["class_embeddings"])
+    return outputs
+
+
+def _export_adapter(
+    model: MstaModel, out: Path, clip: torch.Tensor, classes: Classes | None, verify: Callable[[Outputs], None]
+) -> list[Path]:
+    """Save into a staging folder beside `out`, reload it onto the same backbone, then move it."""
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as staging:
+        save_adapter(model, staging)
+        restored = checkpoint_model(Source("checkpoint", Path(staging)), model.backbone.pretrained)
+        verify(_torch_outputs(restored, clip, classes))
+        out.mkdir(exist_ok=True)
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            os.replace(Path(staging) / name, out / name)
+    return [out / WEIGHTS_FILE, out / CONFIG_FILE]
+
+
+class _Encoder(nn.Module):
+    """What an exported file computes: frames -> embedding, and logits for the baked classes."""
+
+    def __init__(self, model: MstaModel, classes: Classes | None):
+        super().__init__()
+        self.model = model
+        self.register_buffer("classes", None if classes is None else classes.embeddings.detach().clone())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.model.encode_video(frames)
+        if self.classes is None:
+            return embedding
+        return embedding, self.model.logits(embedding, self.classes)
+
+
+def _export_encoder(format: str, model: MstaModel, path: Path, clip: torch.Tensor, classes: Classes | None) -> None:
+    """Trace the encoder once with torch.export, then lower it to ONNX or TorchScript.
+
+    The input shape is fixed: the frame-wise layout splits clips from frames with Python
+    integer arithmetic, which the tracers record as constants.
+    """
+    metadata = encoder_metadata(format, model, clip.shape[1], clip.shape[0], classes)
+    if format == "onnx":
+        require("onnxscript", "onnx", "ONNX export")
+    with warnings.catch_warnings(), torch.no_grad():
+        # torch.jit is deprecated in favour of torch.export and says so on every call; the
+        # exported graph's shape asserts trip TracerWarning. Neither concerns the user.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        program = torch.export.export(_Encoder(model, classes).eval(), (clip,))
+        if format == "onnx":
+            onnx_program = torch.onnx.export(
+                program, (clip,), input_names=[INPUT], output_names=output_names(classes), verbose=False
+            )
+            onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
+            onnx_program.save(str(path))
+        else:
+            traced = torch.jit.trace(program.module(), (clip,), check_trace=False)
+            torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(metadata)})
+
+
+def _check_out(format: str, out: Path) -> None:
+    if format not in SUFFIXES:
+        raise InputError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+    if format == "adapter":
+        if out.is_file():
+            raise InputError(f"--out {out}: is a file; the adapter export is a folder ({WEIGHTS_FILE} + {CONFIG_FILE})")
+        return
+    if out.suffix.lower() != SUFFIXES[format]:
+        raise InputError(f"--out {out}: a {format} export must end in {SUFFIXES[format]} (msta predict recognises exports by suffix)")
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give a file path ending in {SUFFIXES[format]}")
+

@@ -1,0 +1,129 @@
+"""Exported video encoders (ONNX, TorchScript): the metadata they carry and running them.
+
+An exported encoder maps a fixed-shape batch of normalised frames to the video embedding and,
+when exported with a label set, to the class logits too, so a consumer needs nothing but the
+runtime. The JSON metadata says how to feed it (frames, size, mean, std, batch) and which
+labels the logits are for; `msta predict` reads it back through `open_exported`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import msta_cli
+from msta_cli.core.errors import InputError
+from msta_cli.core.inference.classes import Classes
+from msta_cli.core.inference.runtime import require, resolve_device
+from msta_cli.core.model import MstaModel
+
+FORMATS = {"onnx": "msta-onnx/1", "torchscript": "msta-torchscript/1"}
+METADATA_KEY = "msta"
+TORCHSCRIPT_METADATA = "msta.json"
+INPUT = "frames"
+
+
+def output_names(classes: Classes | None) -> list[str]:
+    return ["embedding"] if classes is None else ["embedding", "logits"]
+
+
+def encoder_metadata(kind: str, model: MstaModel, num_frames: int, batch_size: int, classes: Classes | None) -> dict:
+    """Everything needed to feed the exported encoder and read its outputs."""
+    preprocessing = model.backbone.preprocessing
+    return {
+        "format": FORMATS[kind],
+        "msta_version": msta_cli.__version__,
+        "backbone": {"name": model.backbone.name, "pretrained": model.backbone.pretrained},
+        "adapter": dataclasses.asdict(model.adapter_config) if model.adapter_config else None,
+        "input": {"name": INPUT, "shape": [batch_size, num_frames, 3, preprocessing.size, preprocessing.size]},
+        "num_frames": num_frames,
+        "batch_size": batch_size,
+        "preprocessing": dataclasses.asdict(preprocessing),
+        "outputs": output_names(classes),
+        "labels": list(classes.names) if classes else None,
+        "logit_scale": float(model.backbone.logit_scale()),
+    }
+
+
+@dataclass
+class ExportedEncoder:
+    """A loaded export: its metadata and a function from a full input batch to named outputs."""
+
+    path: Path
+    metadata: dict
+    run: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
+def open_exported(path: str | Path, kind: str, device: str = "auto") -> ExportedEncoder:
+    """Open an `.onnx` (onnxruntime) or TorchScript `.pt` export made by `msta export`."""
+    path = Path(path)
+    opener = _open_onnx if kind == "onnx" else _open_torchscript
+    return opener(path, device)
+
+
+def _open_onnx(path: Path, device: str) -> ExportedEncoder:
+    ort = require("onnxruntime", "onnx", "running an ONNX export")
+    try:
+        session = ort.InferenceSession(str(path), providers=_providers(ort, device))
+    except Exception as error:  # onnxruntime raises its own unexported exception types
+        raise InputError(f"{path}: onnxruntime cannot load it: {str(error).splitlines()[0]}") from None
+    metadata = _checked(path, "onnx", session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
+    names = metadata["outputs"]
+
+    def run(frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = session.run(names, {INPUT: frames.numpy()})
+        return {name: torch.from_numpy(value) for name, value in zip(names, values)}
+
+    return ExportedEncoder(path, metadata, run)
+
+
+def _open_torchscript(path: Path, device: str) -> ExportedEncoder:
+    extra = {TORCHSCRIPT_METADATA: ""}
+    target = resolve_device(device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, not for users
+            module = torch.jit.load(str(path), map_location=target, _extra_files=extra)
+    except RuntimeError as error:
+        raise InputError(f"{path}: not a TorchScript file torch can load: {str(error).splitlines()[0]}") from None
+    metadata = _checked(path, "torchscript", extra[TORCHSCRIPT_METADATA] or None)
+    names = metadata["outputs"]
+
+    def run(frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.inference_mode():
+            values = module(frames.to(target))
+        values = values if isinstance(values, tuple) else (values,)
+        return {name: value.cpu() for name, value in zip(names, values)}
+
+    return ExportedEncoder(path, metadata, run)
+
+
+def _checked(path: Path, kind: str, text: str | bytes | None) -> dict:
+    try:
+        metadata = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        metadata = {}
+    if metadata.get("format") != FORMATS[kind]:
+        raise InputError(f"{path}: not made by msta export --format {kind} (no msta metadata)")
+    return metadata
+
+
+def _providers(ort, device: str) -> list:
+    available = ort.get_available_providers()
+    if device == "auto":
+        device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if not device.startswith("cuda") or "CUDAExecutionProvider" not in available:
+        raise InputError(
+            f"--device {device}: this onnxruntime offers {', '.join(available)}; "
+            "use --device cpu, or install onnxruntime-gpu for CUDA"
+        )
+    index = int(device.partition(":")[2] or 0)
+    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]

@@ -1,0 +1,133 @@
+"""The merged export: one safetensors file that rebuilds the whole model with no download.
+
+It holds every backbone weight, the adapter weights, optionally a label set's class
+embeddings, and JSON metadata with the open_clip model config, preprocessing, templates and
+frames per clip. open_clip rebuilds the architecture from that config (through a temporary
+`local-dir:` folder, open_clip's own loader for configs on disk); the weights come from the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import open_clip
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+import msta_cli
+from msta_cli.core.backbone import OpenClipFramewise
+from msta_cli.core.config import AdapterConfig
+from msta_cli.core.errors import InputError
+from msta_cli.core.inference.classes import Classes
+from msta_cli.core.model import MstaModel
+
+FORMAT = "msta-merged/1"
+METADATA_KEY = "msta"
+BACKBONE_PREFIX = "backbone."
+ADAPTER_PREFIX = "adapters."
+CLASSES_KEY = "class_embeddings"
+
+
+@dataclass
+class MergedModel:
+    """A model rebuilt from a merged file, with what the file says about its inputs."""
+
+    model: MstaModel
+    num_frames: int
+    classes: Classes | None
+
+
+def save_merged(model: MstaModel, path: str | Path, num_frames: int, classes: Classes | None = None) -> None:
+    """Write `model` (and `classes`, if given) to `path`; the caller makes the write atomic."""
+    backbone = model.backbone
+    model_cfg = open_clip.get_model_config(backbone.name)
+    if model_cfg is None:
+        raise InputError(f"backbone {backbone.name!r}: open_clip has no config for it, so it cannot be merged")
+    if model_cfg.get("text_cfg", {}).get("hf_tokenizer_name"):
+        raise InputError(
+            f"backbone {backbone.name!r} uses a Hugging Face tokenizer, which a merged file cannot carry; "
+            "export --format adapter or onnx instead"
+        )
+    metadata = {
+        "format": FORMAT,
+        "msta_version": msta_cli.__version__,
+        "backbone": {"name": backbone.name, "pretrained": backbone.pretrained},
+        "model_cfg": model_cfg,
+        "preprocess_cfg": open_clip.get_model_preprocess_cfg(backbone.clip),
+        "adapter": dataclasses.asdict(model.adapter_config) if model.adapter_config else None,
+        "templates": model.templates,
+        "num_frames": num_frames,
+        "labels": list(classes.names) if classes else None,
+    }
+    tensors = {BACKBONE_PREFIX + k: v for k, v in backbone.clip.state_dict().items()}
+    tensors.update({ADAPTER_PREFIX + k: v for k, v in model.adapters.state_dict().items()})
+    if classes is not None:
+        tensors[CLASSES_KEY] = classes.embeddings
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata)})
+
+
+def read_merged_metadata(path: str | Path) -> dict:
+    """The JSON metadata of a merged file; an error naming the file if it is not one."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise InputError(f"{path}: not a readable safetensors file ({error})") from None
+    try:
+        content = json.loads(metadata.get(METADATA_KEY, "{}"))
+    except json.JSONDecodeError:
+        content = {}
+    if content.get("format") != FORMAT:
+        raise InputError(f"{path}: not an msta merged export (make one with: msta export RUN --format merged)")
+    return content
+
+
+def load_merged(path: str | Path, device: str | torch.device = "cpu") -> MergedModel:
+    """Rebuild the model stored in `path` on `device`; reads nothing but that file."""
+    metadata = read_merged_metadata(path)
+    tensors = load_file(str(path))
+    with tempfile.TemporaryDirectory(prefix="msta-merged-") as folder:
+        config = {"model_cfg": metadata["model_cfg"], "preprocess_cfg": metadata["preprocess_cfg"]}
+        (Path(folder) / "open_clip_config.json").write_text(json.dumps(config), encoding="utf-8")
+        with _root_logger_silenced():
+            clip = open_clip.create_model(f"local-dir:{folder}", device=device)
+        tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    clip.load_state_dict(_part(tensors, BACKBONE_PREFIX), strict=True)
+    clip.requires_grad_(False)
+    clip.eval()
+    backbone = OpenClipFramewise(clip, tokenizer, **metadata["backbone"])
+    adapter = AdapterConfig(**metadata["adapter"]) if metadata["adapter"] else None
+    model = MstaModel(backbone, adapter, metadata["templates"]).to(device)
+    model.adapters.load_state_dict(_part(tensors, ADAPTER_PREFIX), strict=True)
+    classes = None
+    if metadata["labels"] is not None:
+        classes = Classes(tuple(metadata["labels"]), tensors[CLASSES_KEY].to(device))
+    return MergedModel(model.eval(), int(metadata["num_frames"]), classes)
+
+
+@contextlib.contextmanager
+def _root_logger_silenced() -> Iterator[None]:
+    """open_clip warns through the root logger (configuring it on first use) that the folder
+    has no weights: expected here, since they are loaded from the merged file afterwards."""
+    root = logging.getLogger()
+    handler, disabled = logging.NullHandler(), root.disabled
+    root.addHandler(handler)
+    root.disabled = True
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.disabled = disabled
+
+
+def _part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {name.removeprefix(prefix): tensor for name, tensor in tensors.items() if name.startswith(prefix)}

@@ -1,0 +1,44 @@
+import pytest
+
+from msta_cli.core.errors import InputError
+from msta_cli.core.inference.sources import resolve_checkpoint, resolve_source, run_num_frames
+from tests.core.inference.helpers import FRAMES, write_checkpoint, write_run
+
+
+def test_run_folder_means_best_checkpoint_else_last(tmp_path, tiny_backbone_name):
+    only_last = resolve_source(write_run(tmp_path / "a", tiny_backbone_name, ("last",)))
+    both = resolve_source(write_run(tmp_path / "b", tiny_backbone_name, ("last", "best")))
+    assert only_last.path == tmp_path / "a" / "checkpoints" / "last"
+    assert both.path == tmp_path / "b" / "checkpoints" / "best"
+    assert both.kind == "checkpoint" and both.run_dir == tmp_path / "b"
+    assert run_num_frames(both) == FRAMES
+
+
+def test_checkpoint_folder_or_one_of_its_files_and_its_run(tmp_path, tiny_backbone_name):
+    run = write_run(tmp_path / "run", tiny_backbone_name)
+    inside = resolve_source(run / "checkpoints" / "last" / "adapter.safetensors")
+    assert inside.path == run / "checkpoints" / "last" and inside.run_dir == run
+    alone = resolve_source(write_checkpoint(tmp_path / "ckpt", tiny_backbone_name))
+    assert alone.kind == "checkpoint" and alone.run_dir is None and run_num_frames(alone) is None
+
+
+def test_exports_by_suffix(tmp_path):
+    for name, kind in (("m.safetensors", "merged"), ("m.onnx", "onnx"), ("m.pt", "torchscript")):
+        (tmp_path / name).write_bytes(b"x")
+        assert resolve_source(tmp_path / name).kind == kind
+    with pytest.raises(InputError, match="cannot be exported again"):
+        resolve_checkpoint(tmp_path / "m.onnx")
+
+
+def test_things_that_are_not_models_say_what_was_expected(tmp_path):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("x")
+    cases = {
+        tmp_path / "missing": "no such file or folder",
+        tmp_path / "run": "run has no checkpoint yet",
+        tmp_path: "neither a training run",
+        tmp_path / "notes.txt": "not a model msta can load",
+    }
+    for path, message in cases.items():
+        with pytest.raises(InputError, match=message):
+            resolve_source(path)

@@ -1,0 +1,86 @@
+import csv
+import io
+
+import pytest
+import torch
+
+from msta_cli.core.data.dataset import VideoFailure
+from msta_cli.core.errors import InputError
+from msta_cli.core.inference.predictor import TorchPredictor
+from msta_cli.core.inference.reports import windows_csv
+from msta_cli.core.inference.timeline import (
+    Window,
+    output_stems,
+    parse_duration,
+    segments_of,
+    timelines,
+    video_timeline,
+    window_starts,
+    write_timeline,
+)
+from tests.core.inference.helpers import FRAMES, dark_bright_classes, tiny_adapted_model, write_two_scene_video
+from tests.helpers.videos import write_not_a_video, write_video
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_backbone_name):
+    model = tiny_adapted_model(tiny_backbone_name)
+    return TorchPredictor(model, dark_bright_classes(model), FRAMES, "fp32", "dark/bright")
+
+
+def test_durations():
+    assert [parse_duration(text, "--window") for text in ("2s", "1.5", "500ms", " .5s ")] == [2.0, 1.5, 0.5, 0.5]
+    for bad in ("0s", "-1s", "2 minutes", ""):
+        with pytest.raises(InputError, match="--window"):
+            parse_duration(bad, "--window")
+
+
+def test_windows_cover_the_video_and_the_last_one_ends_with_it():
+    assert window_starts(64, 16, 8) == [0, 8, 16, 24, 32, 40, 48]
+    assert window_starts(60, 16, 8) == [0, 8, 16, 24, 32, 40, 44]
+    assert window_starts(10, 16, 8) == [0]
+
+
+def test_segments_split_half_way_between_window_centres():
+    def window(start: float, p_first: float) -> Window:
+        return Window(start, start + 2, torch.tensor([p_first, 1 - p_first]))
+
+    windows = [window(0, 0.9), window(1, 0.8), window(2, 0.3), window(3, 0.2), window(4, 0.7)]
+    segments = segments_of(windows, ("a", "b"), duration=6.0)
+    assert [(s.label, s.start, s.end, s.first_window, s.last_window) for s in segments] == [
+        ("a", 0.0, 2.5, 0, 1), ("b", 2.5, 4.5, 2, 3), ("a", 4.5, 6.0, 4, 4)
+    ]
+    assert segments[0].score == pytest.approx(0.85)
+
+
+def test_the_dominant_action_changes_at_the_window_where_the_scene_changes(tmp_path, predictor):
+    path = write_two_scene_video(tmp_path / "two.mp4")  # dark until 4.5 s, bright until 8 s
+    timeline = video_timeline(predictor, path, window=2.0, stride=1.0, batch_size=3)
+    assert [(w.start, w.end) for w in timeline.windows] == [(s, s + 2.0) for s in range(7)]
+    assert [s.label for s in timeline.segments] == ["dark", "bright"]
+    # Window 3 (3-5 s) is mostly dark, window 4 (4-6 s) mostly bright.
+    assert (timeline.segments[0].last_window, timeline.segments[1].first_window) == (3, 4)
+    assert timeline.segments[0].end == timeline.segments[1].start == pytest.approx(4.5)
+    assert timeline.segments[1].end == pytest.approx(timeline.duration) == pytest.approx(8.0)
+
+
+def test_windows_csv_and_plot_are_written(tmp_path, predictor):
+    timeline = video_timeline(predictor, write_two_scene_video(tmp_path / "two.mp4"), 2.0, 2.0)
+    table, plot = write_timeline(timeline, tmp_path / "out", "two", k=5)
+    rows = list(csv.DictReader(io.StringIO(table.read_text())))
+    assert list(rows[0]) == ["window", "start", "end", "label_1", "probability_1", "label_2", "probability_2"]
+    assert [row["label_1"] for row in rows] == ["dark", "dark", "bright", "bright"]
+    assert rows == list(csv.DictReader(io.StringIO(windows_csv(timeline, 2))))
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_video_shorter_than_a_window_is_one_window_and_bad_videos_are_failures(tmp_path, predictor):
+    short = write_video(tmp_path / "short.mp4", num_frames=6)
+    bad = write_not_a_video(tmp_path / "bad.mp4")
+    good, failure = list(timelines(predictor, [short, bad], window=2.0, stride=1.0))
+    assert len(good.windows) == 1 and len(good.segments) == 1
+    assert isinstance(failure, VideoFailure) and failure.path == str(bad)
+
+
+def test_output_stems_are_unique():
+    assert output_stems(["a/clip.mp4", "b/clip.mp4", "clip.avi", "other.mp4"]) == ["clip", "clip-2", "clip-3", "other"]
