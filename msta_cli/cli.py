@@ -2,7 +2,7 @@
 
 import typer
 
-from msta_cli.commands import evaluate, prepare, pretrain, train
+from msta_cli.commands import evaluate, export, predict, prepare, pretrain, train
 
 app = typer.Typer(
     name="msta",
@@ -14,6 +14,8 @@ app = typer.Typer(
 app.command(name="prepare")(prepare.prepare)
 app.command(name="train")(train.train)
 app.command(name="evaluate")(evaluate.evaluate)
+app.command(name="predict")(predict.predict)
+app.command(name="export")(export.export)
 app.command(name="pretrain-tiny")(pretrain.pretrain_tiny)
 
 

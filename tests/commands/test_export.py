@@ -1,0 +1,123 @@
+import json
+import shutil
+
+import open_clip.factory
+import pytest
+from typer.testing import CliRunner
+
+from msta_cli.cli import app
+from tests.core.inference.helpers import FRAMES, write_checkpoint, write_run
+from tests.helpers.models import write_tiny_clip
+from tests.helpers.videos import write_video
+
+runner = CliRunner()
+LABELS = ["brush hair", "cartwheel", "climb"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_backbone_name):
+    """A run (4 frames), a labels file and three videos, and the PyTorch predictions for them."""
+    root = tmp_path_factory.mktemp("export")
+    write_run(root / "run", tiny_backbone_name)
+    (root / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (root / "other.txt").write_text("dive\n")
+    for index in range(3):
+        write_video(root / "videos" / f"{index}.mp4", num_frames=10 + 6 * index)
+    return root
+
+
+def _predict(setup, *model: str) -> dict:
+    result = runner.invoke(app, ["predict", str(setup / "videos"), *model, "--format", "json", "--workers", "0", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    return {p["path"]: p["top"] for p in json.loads(result.stdout)["predictions"]}
+
+
+def _assert_same_predictions(actual: dict, expected: dict, tolerance: float = 1e-5) -> None:
+    assert actual.keys() == expected.keys()
+    for path, top in expected.items():
+        assert [t["label"] for t in actual[path]] == [t["label"] for t in top]
+        assert [t["probability"] for t in actual[path]] == pytest.approx([t["probability"] for t in top], abs=tolerance)
+
+
+def _export(setup, export_format: str, out: str, *options: str):
+    result = runner.invoke(app, ["export", str(setup / "run"), "--format", export_format, "--out", str(setup / out), *options])
+    assert result.exit_code == 0, result.output
+    assert "verified against PyTorch" in result.stdout
+    return result
+
+
+@pytest.fixture(scope="module")
+def pytorch_predictions(setup):
+    return _predict(setup, "--model", str(setup / "run"), "--labels", str(setup / "labels.txt"))
+
+
+@pytest.fixture(scope="module")
+def onnx_model(setup):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    return _export_encoder(setup, "onnx", "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def torchscript_model(setup):
+    return _export_encoder(setup, "torchscript", "model.pt")
+
+
+def _export_encoder(setup, export_format: str, out: str):
+    result = _export(setup, export_format, out, "--labels", str(setup / "labels.txt"), "--batch-size", "2")
+    assert all(name in result.stdout for name in ("embedding", "logits", "max |difference|"))
+    return setup / out
+
+
+@pytest.mark.parametrize("exported", ["onnx_model", "torchscript_model"])
+def test_encoder_exports_reproduce_pytorch_and_predict_on_their_own(request, setup, pytorch_predictions, exported):
+    path = request.getfixturevalue(exported)
+    _assert_same_predictions(_predict(setup, "--model", str(path)), pytorch_predictions)
+    other = runner.invoke(app, ["predict", str(setup / "videos"), "--model", str(path), "--labels", str(setup / "other.txt")])
+    assert other.exit_code == 2 and "fixed at export" in other.stderr
+
+
+def test_onnx_metadata_tells_a_plain_onnxruntime_user_how_to_feed_it(onnx_model):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_model), providers=["CPUExecutionProvider"])
+    metadata = json.loads(session.get_modelmeta().custom_metadata_map["msta"])
+    assert metadata["input"] == {"name": "frames", "shape": [2, FRAMES, 3, 32, 32]}
+    assert metadata["labels"] == LABELS and metadata["preprocessing"]["mean"] == [0.5, 0.4, 0.3]
+    assert [output.name for output in session.get_outputs()] == ["embedding", "logits"]
+
+
+def test_adapter_export_is_the_pair_and_predicts_the_same(setup, pytorch_predictions):
+    _export(setup, "adapter", "adapter")
+    assert sorted(p.name for p in (setup / "adapter").iterdir()) == ["adapter.safetensors", "adapter_config.json"]
+    predictions = _predict(setup, "--model", str(setup / "adapter"), "--labels", str(setup / "labels.txt"), "--frames", str(FRAMES))
+    _assert_same_predictions(predictions, pytorch_predictions, tolerance=0.0)
+
+
+def test_merged_export_predicts_with_no_network_and_no_open_clip_weights(setup, tmp_path, monkeypatch):
+    backbone = write_tiny_clip(tmp_path / "backbone")  # the same seeded weights, in a folder we delete
+    checkpoint = write_checkpoint(tmp_path / "ckpt", backbone)
+    expected = _predict(setup, "--model", str(checkpoint), "--labels", str(setup / "labels.txt"), "--frames", str(FRAMES))
+    merged = tmp_path / "merged.safetensors"
+    result = runner.invoke(app, ["export", str(checkpoint), "--format", "merged", "--out", str(merged), "--labels", str(setup / "labels.txt"), "--frames", str(FRAMES)])
+    assert result.exit_code == 0, result.output
+    shutil.rmtree(tmp_path / "backbone")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("merged predict tried to download")
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", no_download)
+    monkeypatch.setattr(open_clip.factory, "download_pretrained_from_hf", no_download)
+    _assert_same_predictions(_predict(setup, "--model", str(merged)), expected, tolerance=0.0)
+
+
+def test_export_mistakes_are_exit_code_2(setup):
+    cases = [
+        (["--format", "onnx", "--out", str(setup / "x.onnx"), "--labels", str(setup / "missing.txt")], "no such file"),
+        (["--format", "merged", "--out", str(setup / "x.bin")], "must end in .safetensors"),
+    ]
+    for options, message in cases:
+        result = runner.invoke(app, ["export", str(setup / "run"), *options])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    result = runner.invoke(app, ["export", str(setup / "videos"), "--format", "adapter", "--out", str(setup / "y")])
+    assert result.exit_code == 2 and "neither a training run" in result.stderr

@@ -1,0 +1,135 @@
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from msta_cli.cli import app
+from msta_cli.core.inference.export import export_model
+from tests.core.inference.helpers import FRAMES, dark_bright_classes, tiny_adapted_model, write_checkpoint, write_two_scene_video
+from tests.helpers.videos import truncate, write_not_a_video, write_video
+
+runner = CliRunner()
+LABELS = ["brush hair", "cartwheel", "climb", "dive"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_backbone_name):
+    """A checkpoint, a labels.txt and a folder of three videos (one in a subfolder)."""
+    root = tmp_path_factory.mktemp("predict")
+    write_checkpoint(root / "ckpt", tiny_backbone_name)
+    (root / "labels.txt").write_text("# HMDB51 subset\n" + "\n".join(LABELS) + "\n")
+    write_video(root / "videos" / "a.mp4", num_frames=12)
+    write_video(root / "videos" / "b.avi", num_frames=30, size=(48, 64))
+    write_video(root / "videos" / "more" / "c.mkv", num_frames=20)
+    return root
+
+
+def _predict(setup, *arguments: str):
+    base = ["predict", "--model", str(setup / "ckpt"), "--frames", str(FRAMES), "--device", "cpu", "--workers", "0"]
+    return runner.invoke(app, [*base, *arguments])
+
+
+def _from_json(text: str) -> dict[str, list[tuple[str, float]]]:
+    return {p["path"]: [(t["label"], t["probability"]) for t in p["top"]] for p in json.loads(text)["predictions"]}
+
+
+def test_table_csv_and_json_agree(setup):
+    arguments = [str(setup / "videos"), "--labels", str(setup / "labels.txt"), "--top-k", "3"]
+    as_json = _predict(setup, *arguments, "--format", "json")
+    as_csv = _predict(setup, *arguments, "--format", "csv")
+    as_table = _predict(setup, *arguments)
+    assert as_json.exit_code == as_csv.exit_code == as_table.exit_code == 0, as_json.output
+    from_json = _from_json(as_json.stdout)
+    assert sorted(from_json) == sorted(str(p) for p in (setup / "videos").rglob("*.*"))
+    from_csv: dict[str, list[tuple[str, float]]] = {}
+    for row in csv.DictReader(io.StringIO(as_csv.stdout)):
+        from_csv.setdefault(row["path"], []).append((row["label"], float(row["probability"])))
+    rows = re.findall(r"│ (\d) │ ([a-z ]+?) +│ +([0-9.]+) │", as_table.stdout)
+    assert len(rows) == 9 and all(Path(path).name in as_table.stdout for path in from_json)
+    for path, top in from_json.items():
+        assert len(top) == 3 and all(label in LABELS for label, _ in top)
+        assert [label for label, _ in from_csv[path]] == [label for label, _ in top]
+        assert [p for _, p in from_csv[path]] == pytest.approx([p for _, p in top], abs=1e-6)
+    first = from_json[str(setup / "videos" / "a.mp4")]
+    assert [label for _, label, _ in rows[:3]] == [label for label, _ in first]
+    assert [float(p) for _, _, p in rows[:3]] == pytest.approx([p for _, p in first], abs=1e-4)
+
+
+def test_labels_from_text_csv_and_dataset_name_give_the_same_answer(setup, tmp_path, monkeypatch):
+    dataset = tmp_path / "data" / "mini"
+    dataset.mkdir(parents=True)
+    (dataset / "labels.csv").write_text("id,name\n" + "".join(f"{i},{name}\n" for i, name in enumerate(LABELS)))
+    monkeypatch.chdir(tmp_path)
+    video = str(setup / "videos" / "a.mp4")
+    answers = [_from_json(_predict(setup, video, "--labels", labels, "--format", "json").stdout) for labels in (str(setup / "labels.txt"), str(dataset / "labels.csv"), "mini", "data/mini")]
+    assert all(answer == answers[0] for answer in answers[1:])
+
+
+def test_a_corrupt_file_is_reported_and_the_rest_finish_with_exit_code_1(setup, tmp_path):
+    folder = tmp_path / "batch"
+    for name in ("one.mp4", "two.mp4"):
+        write_video(folder / name, num_frames=16)
+    truncate(write_video(folder / "broken.mp4", num_frames=16), 0.3)
+    result = _predict(setup, str(folder), "--labels", str(setup / "labels.txt"), "--format", "json", "--output", str(tmp_path / "out.json"))
+    assert result.exit_code == 1, result.output
+    assert re.search(rf"failed: {re.escape(str(folder / 'broken.mp4'))}: \S", result.stderr)
+    assert "1 of 3 input(s) failed" in result.stderr
+    payload = json.loads((tmp_path / "out.json").read_text())
+    assert sorted(p["path"] for p in payload["predictions"]) == [str(folder / "one.mp4"), str(folder / "two.mp4")]
+    assert [f["path"] for f in payload["failures"]] == [str(folder / "broken.mp4")]
+
+
+def test_a_non_video_alone_is_exit_code_2_with_a_clear_message(setup, tmp_path):
+    notes = write_not_a_video(tmp_path / "notes.txt")
+    result = _predict(setup, str(notes), "--labels", str(setup / "labels.txt"))
+    assert result.exit_code == 2
+    assert f"failed: {notes}: unreadable container" in result.stderr
+    assert "error: no input could be read as a video" in result.stderr
+    missing = _predict(setup, str(tmp_path / "nothing-*.mp4"), "--labels", str(setup / "labels.txt"))
+    assert missing.exit_code == 2 and "pattern matches no files" in missing.stderr
+
+
+def test_duplicate_labels_are_rejected_with_their_lines(setup, tmp_path):
+    (tmp_path / "dup.txt").write_text("run\njump\nrun\n")
+    result = _predict(setup, str(setup / "videos"), "--labels", str(tmp_path / "dup.txt"))
+    assert result.exit_code == 2
+    assert "duplicate class names: 'run' on lines 1, 3" in result.stderr and "Traceback" not in result.output
+
+
+def test_zero_shot_and_option_mistakes(setup, tiny_backbone_name):
+    video = str(setup / "videos" / "a.mp4")
+    zero_shot = runner.invoke(app, ["predict", video, "--labels", str(setup / "labels.txt"), "--backbone", tiny_backbone_name, "--format", "csv"])
+    assert zero_shot.exit_code == 0, zero_shot.output
+    assert "zero-shot" in zero_shot.stderr and len(zero_shot.stdout.splitlines()) == 1 + 4
+    for arguments, message in (
+        (["--views", "2x2"], "views '2x2'"),
+        (["--format", "xml"], "--format 'xml'"),
+        (["--output", "out.txt"], "give --format csv or json"),
+        (["--timeline", "--window", "soon"], "--window 'soon'"),
+    ):
+        result = _predict(setup, video, "--labels", str(setup / "labels.txt"), *arguments)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_timeline_finds_the_scene_change(setup, tmp_path, tiny_backbone_name):
+    """A merged export whose two classes are the model's own embeddings of a black and a
+    white clip, on a video that turns from black to white at 4.5 s."""
+    model = tiny_adapted_model(tiny_backbone_name)
+    export_model(model, "merged", tmp_path / "darkbright.safetensors", FRAMES, dark_bright_classes(model))
+    video = write_two_scene_video(tmp_path / "scene.mp4")
+    result = runner.invoke(app, [
+        "predict", str(video), "--model", str(tmp_path / "darkbright.safetensors"), "--timeline",
+        "--window", "2s", "--stride", "1s", "--timeline-dir", str(tmp_path / "timeline"), "--format", "csv",
+    ])
+    assert result.exit_code == 0, result.output
+    segments = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(s["label"], s["start"], s["end"], s["first_window"]) for s in segments] == [
+        ("dark", "0.000", "4.500", "0"), ("bright", "4.500", "8.000", "4")
+    ]
+    windows = list(csv.DictReader(io.StringIO((tmp_path / "timeline" / "scene.windows.csv").read_text())))
+    assert [w["label_1"] for w in windows] == ["dark"] * 4 + ["bright"] * 3
+    assert (tmp_path / "timeline" / "scene.png").stat().st_size > 1000
