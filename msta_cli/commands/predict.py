@@ -21,7 +21,14 @@ from msta_cli.core.inference.batch import Prediction, predict_videos
 from msta_cli.core.inference.inputs import expand_inputs
 from msta_cli.core.inference.labels import load_labels
 from msta_cli.core.inference.predictor import ModelOptions, load_predictor
-from msta_cli.core.inference.timeline import Timeline, output_stems, parse_duration, timelines, write_timeline
+from msta_cli.core.inference.timeline import (
+    Timeline,
+    output_stems,
+    parse_duration,
+    plotting,
+    timelines,
+    write_timeline,
+)
 from msta_cli.core.inference.views import Views
 
 Result = TypeVar("Result")
@@ -57,7 +64,10 @@ def predict(
     """Classify videos with a trained, exported or zero-shot model."""
     output_format = _output_format(output_format, output)
     test_views = Views.parse(views)
-    seconds = (parse_duration(window, "--window"), parse_duration(stride, "--stride")) if timeline else None
+    seconds = None
+    if timeline:
+        seconds = (parse_duration(window, "--window"), parse_duration(stride, "--stride"))
+        plotting()
     label_set = load_labels(labels) if labels is not None else None
     paths, failures = expand_inputs(inputs)
     attempted = len(paths) + len(failures)
@@ -71,7 +81,8 @@ def predict(
         f"views {test_views.clips}x{test_views.crops}, {len(paths)} video(s)[/]", highlight=False, soft_wrap=True
     )
     if seconds is None:
-        workers = workers if workers is not None else min(4, os.cpu_count() or 1) if len(paths) > 1 else 0
+        if workers is None:  # worker processes pay off only with several videos to decode
+            workers = min(4, os.cpu_count() or 1) if len(paths) > 1 else 0
         results = _with_progress(predict_videos(predictor, paths, test_views, top_k, batch_size, workers), len(paths))
         good = [result for result in results if isinstance(result, Prediction)]
         failures += _failed(results)

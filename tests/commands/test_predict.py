@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,11 @@ def test_timeline_finds_the_scene_change(setup, tmp_path, tiny_backbone_name):
     windows = list(csv.DictReader(io.StringIO((tmp_path / "timeline" / "scene.windows.csv").read_text())))
     assert [w["label_1"] for w in windows] == ["dark"] * 4 + ["bright"] * 3
     assert (tmp_path / "timeline" / "scene.png").stat().st_size > 1000
+
+
+def test_timeline_without_matplotlib_names_the_extra_before_any_work(setup, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes the import fail
+    result = _predict(setup, str(setup / "videos"), "--labels", str(setup / "labels.txt"), "--timeline")
+    assert result.exit_code == 1
+    assert "the --timeline plot needs the Python package 'matplotlib'" in result.stderr and "msta[plot]" in result.stderr
+    assert "video(s)" not in result.stderr  # failed before the model was loaded

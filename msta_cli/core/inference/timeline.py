@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator, Sequence
 
 import torch
@@ -151,9 +152,14 @@ def write_timeline(timeline: Timeline, folder: str | Path, stem: str, k: int) ->
     return table, plot
 
 
+def plotting() -> ModuleType:
+    """matplotlib's figure module; commands call it first, to fail before any video is scored."""
+    return require("matplotlib.figure", "plot", "the --timeline plot")
+
+
 def plot_timeline(timeline: Timeline, path: str | Path) -> None:
     """Probabilities over time of the classes that lead somewhere (up to 8), with segment edges."""
-    figure_module = require("matplotlib.figure", "plot", "the --timeline plot")
+    figure_module = plotting()
     probabilities = torch.stack([window.probabilities for window in timeline.windows])
     leading = probabilities.max(dim=0).values.argsort(descending=True).tolist()
     winners = list(dict.fromkeys(int(i) for i in probabilities.argmax(dim=1)))
