@@ -45,8 +45,8 @@ def predict(
         None, "--model", help="A run folder, an adapter checkpoint, or an export (.safetensors merged, .onnx, .pt). "
         "Default: zero-shot CLIP."
     ),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="Zero-shot backbone: open_clip name or local-dir:PATH [default: ViT-B-16-quickgelu]."),
-    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Backbone weights: open_clip tag or local file [default: openai; a checkpoint's own]."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Zero-shot backbone: open_clip name or local-dir:PATH (default: ViT-B-16-quickgelu)."),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Backbone weights: open_clip tag or local file (default: openai; a checkpoint's own)."),
     top_k: int = typer.Option(5, "--top-k", min=1, help="Labels shown per video (or per window)."),
     output_format: str = typer.Option("table", "--format", help="table, csv or json."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write the csv/json here instead of stdout (format from the suffix if --format is not given)."),
@@ -55,9 +55,9 @@ def predict(
     stride: str = typer.Option("1s", "--stride", help="Timeline step between windows."),
     timeline_dir: Path = typer.Option(Path("timeline"), "--timeline-dir", help="Folder for the timeline CSVs and plots."),
     views: str = typer.Option("1x1", "--views", help="Test views CLIPSxCROPS, e.g. 4x3; probabilities are averaged over views."),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip [default: the run's, an export's, else 8]."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the run's, an export's, else 8)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Videos (or timeline windows) per forward pass."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Decoding processes [default: up to 4 when there are several inputs]."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Decoding processes (default: up to 4 when there are several inputs)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (PyTorch models)."),
 ) -> None:
