@@ -20,8 +20,13 @@ from torch import nn
 
 from msta_cli.core.config import ModelConfig
 from msta_cli.core.errors import InputError, MstaError, did_you_mean
+from msta_cli.core.synthetic.vocabulary import VOCABULARY_FILE, CompactTokenizer
 
 NO_WEIGHTS = ("none", "")
+# The small CLIP of the synthetic world, shipped in the package (an open_clip local-dir folder
+# plus its compact vocabulary); `model.pretrained` is ignored for it, as for any local-dir.
+TINY = "msta-tiny"
+TINY_DIR = Path(__file__).resolve().parents[1] / "assets" / TINY
 
 
 @dataclass(frozen=True)
@@ -135,9 +140,10 @@ class OpenClipFramewise(Backbone):
 def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
     """Build the configured open_clip model, with weights from a tag, a local file, or none."""
     name = config.backbone
-    pretrained = _resolve_pretrained(name, config.pretrained)
+    source = f"local-dir:{TINY_DIR}" if name == TINY else name
+    pretrained = _resolve_pretrained(source, config.pretrained)
     try:
-        clip = open_clip.create_model(name, pretrained=pretrained, device=device, cache_dir=config.cache_dir)
+        clip = open_clip.create_model(source, pretrained=pretrained, device=device, cache_dir=config.cache_dir)
     except (FileNotFoundError, ValueError) as error:
         raise InputError(f"model.backbone '{name}': {error}") from None
     except RuntimeError as error:
@@ -147,7 +153,7 @@ def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Ba
         ) from None
     clip.requires_grad_(False)
     clip.eval()
-    tokenizer = open_clip.get_tokenizer(name)
+    tokenizer = CompactTokenizer.load(TINY_DIR / VOCABULARY_FILE) if name == TINY else open_clip.get_tokenizer(name)
     return OpenClipFramewise(clip, tokenizer, name=name, pretrained=config.pretrained)
 
 

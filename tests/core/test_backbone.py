@@ -65,3 +65,12 @@ def test_bad_backbone_choices_are_input_errors(backbone, pretrained, message):
 def test_resnet_towers_are_refused():
     with pytest.raises(InputError, match="needs a ViT image tower"):
         load_backbone(ModelConfig(backbone="RN50", pretrained="none"))
+
+
+def test_msta_tiny_ships_in_the_package_with_its_compact_tokenizer():
+    backbone = load_backbone(ModelConfig(backbone="msta-tiny", pretrained="none"))
+    tokens = backbone.tokenize(["a video of a triangle rotating clockwise."])
+    assert tokens.max() == len(backbone.tokenize.tokens) - 1  # end-of-text, the largest compact id
+    assert backbone.preprocessing.size == 64 and backbone.encode_text(tokens).shape == (1, backbone.embed_dim)
+    frames = torch.zeros(1, 2, 3, 64, 64)
+    assert backbone.encode_video(frames).shape == (1, backbone.embed_dim)
