@@ -52,8 +52,12 @@ def prepare(
     seed: int = typer.Option(0, "--seed", help="Seed of every sampled list; the same seed gives the same files."),
     workers: int | None = typer.Option(None, "--workers", help="Videos checked in parallel.", show_default="all CPUs"),
     check: bool = typer.Option(True, "--check/--no-check", help="Open every video and decode two frames."),
-    train_per_class: int = typer.Option(32, "--train-per-class", help="synthetic: training videos per class."),
-    test_per_class: int = typer.Option(16, "--test-per-class", help="synthetic: test videos per class."),
+    train_per_class: int = typer.Option(
+        SyntheticOptions.train_per_class, "--train-per-class", help="synthetic: training videos per class."
+    ),
+    test_per_class: int = typer.Option(
+        SyntheticOptions.test_per_class, "--test-per-class", help="synthetic: test videos per class."
+    ),
 ) -> None:
     """Find, check and list a dataset's videos: labels.csv, split CSVs, protocol lists, problems.csv, dataset.yaml."""
     name = dataset.value

@@ -36,8 +36,8 @@ FPS = 8
 class SyntheticOptions:
     """Size and seed of a generated world; the same options give the same frames."""
 
-    train_per_class: int = 32
-    test_per_class: int = 16
+    train_per_class: int = 16
+    test_per_class: int = 8
     frames: int = FRAMES
     seed: int = 0
     workers: int = 2

@@ -137,3 +137,18 @@ def descriptions(action: ActionClass) -> dict[str, list[str]]:
         temporal = [f"a {shape} that appears and disappears again", f"first a {shape} then an empty image then a {shape}"]
     return {"spatial": spatial, "temporal": temporal}
 
+
+
+def direction_pair_accuracy(class_names: list[str], labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Share of videos of paired classes scored above their time-reversed partner (chance: 50%).
+
+    Only frame order separates a pair, so this isolates what the temporal path learned.
+    """
+    index = {name: i for i, name in enumerate(class_names)}
+    wins = []
+    for label, scores in zip(labels, probabilities):
+        shape, _, motion = class_names[label].partition(" ")
+        partner = ActionClass(shape, motion).partner()
+        if partner is not None and partner.name in index:
+            wins.append(scores[label] > scores[index[partner.name]])
+    return 100.0 * float(np.mean(wins)) if wins else float("nan")

@@ -4,7 +4,8 @@ import pytest
 from msta_cli.core.synthetic import stills
 from msta_cli.core.synthetic.vocabulary import CompactTokenizer, vocabulary_text
 from msta_cli.core.synthetic.world import (
-    DIRECTION_PAIRS, MOTIONS, TEMPLATE, VIDEO_SHAPES, ActionClass, base_classes, classes, descriptions, novel_classes,
+    DIRECTION_PAIRS, MOTIONS, TEMPLATE, VIDEO_SHAPES, ActionClass, base_classes, classes, descriptions,
+    direction_pair_accuracy, novel_classes,
     render_clip,
 )
 
@@ -63,3 +64,9 @@ def test_temporal_descriptions_of_a_pair_name_opposite_ends():
     right = descriptions(ActionClass("square", "moving right"))
     assert left["spatial"] == right["spatial"] and left["temporal"] != right["temporal"]
     assert "starts at the right and ends at the left" in left["temporal"][0]
+
+
+def test_direction_pair_accuracy_compares_each_video_with_its_reversed_partner():
+    names = ["square moving left", "square moving right", "star blinking"]
+    probabilities = np.array([[0.6, 0.3, 0.1], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])
+    assert direction_pair_accuracy(names, np.array([0, 1, 2]), probabilities) == 50.0
