@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 import yaml
+
+from msta_cli.core.synthetic.dataset import encode_mp4
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 60, 230), "yellow": (230, 220, 30), "purple": (150, 40, 190), "cyan": (30, 210, 210)}
 
@@ -16,14 +16,7 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 60, 230), 
 def write_clip(path: Path, frames: np.ndarray, fps: int = 8) -> Path:
     """Encode uint8 (T, H, W, 3) frames as an mp4."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
-        container.mux(stream.encode())
+    encode_mp4(path, frames, fps=fps, crf=18)
     return path
 
 

@@ -52,13 +52,13 @@ def video_seed(options: SyntheticOptions, action: ActionClass, split: str, index
     return [options.seed, classes().index(action), SPLITS.index(split), index]
 
 
-def encode_mp4(path: Path, frames: np.ndarray) -> None:
-    """Write uint8 (T, H, W, 3) frames as a near-lossless H.264 mp4, atomically."""
+def encode_mp4(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 10) -> None:
+    """Write uint8 (T, H, W, 3) frames as an H.264 mp4 (near-lossless at crf 10), atomically."""
     with atomic_path(path) as temporary, av.open(temporary, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(FPS))
+        stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "10"}
+        stream.options = {"crf": str(crf)}
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
         container.mux(stream.encode())
