@@ -46,7 +46,7 @@ def test_every_recipe_key_is_written_out():
     def keys(tree, prefix=""):
         return {k for key, value in tree.items() for k in ([f"{prefix}{key}"] + (sorted(keys(value, f"{prefix}{key}.")) if isinstance(value, dict) else []))}
 
-    for recipe in ("base2novel.yaml", "fewshot.yaml", "zeroshot.yaml", "fully_supervised.yaml"):
+    for recipe in ("base2novel.yaml", "fewshot.yaml", "zeroshot.yaml", "fully_supervised.yaml", "quickstart.yaml"):
         written = keys(yaml.safe_load((RECIPES / recipe).read_text()))
         assert keys(yaml.safe_load(dump_config(Config()))) - written == set(), recipe
 
