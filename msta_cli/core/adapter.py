@@ -15,6 +15,7 @@ from msta_cli.core.backbone import TokenLayout
 from msta_cli.core.errors import InputError
 
 TEMPORAL_KINDS = ("grouped", "depthwise", "none")
+UP_INITS = ("kaiming", "zero")
 
 
 class ScaleGradient(torch.autograd.Function):
@@ -39,7 +40,7 @@ class MstaBlockAdapter(nn.Module):
 
     def __init__(
         self, vision_width: int, text_width: int, bottleneck: int, temporal: str = "grouped",
-        shared: bool = True, towers: str = "both",
+        shared: bool = True, towers: str = "both", up_init: str = "kaiming",
     ):
         super().__init__()
         if temporal not in TEMPORAL_KINDS:
@@ -49,7 +50,10 @@ class MstaBlockAdapter(nn.Module):
                 f"adapter.bottleneck {bottleneck} must divide the vision width {vision_width} "
                 "for the grouped temporal convolution (groups = bottleneck)"
             )
+        if up_init not in UP_INITS:
+            raise InputError(f"adapter.up_init must be one of {', '.join(UP_INITS)}; got {up_init!r}")
         self.temporal = temporal
+        self.up_init = up_init
         # Only the adapted towers' parts exist, so parameter counts and DDP see exactly what trains.
         self.text_down = nn.Linear(text_width, bottleneck) if towers in ("both", "text") else None
         self.text_up = nn.Linear(bottleneck, text_width) if towers in ("both", "text") else None
@@ -72,6 +76,10 @@ class MstaBlockAdapter(nn.Module):
             if isinstance(module, (nn.Linear, nn.Conv1d)):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
+        if self.up_init == "zero":
+            for module in (self.text_up, self.video_up, self.temporal_up):
+                if module is not None:
+                    nn.init.zeros_(module.weight)
 
     def text(self, tokens: torch.Tensor) -> torch.Tensor:
         """Text adapter on ln_1(x) of a text block: (..., d_t) -> (..., d_t)."""

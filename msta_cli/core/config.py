@@ -44,6 +44,9 @@ class AdapterConfig:
     gradient_scale: bool = True
     # grouped: Conv1d(r -> d_v, k=3, groups=r); depthwise: Conv1d(d_v, d_v, k=3, groups=d_v); none.
     temporal: Literal["grouped", "depthwise", "none"] = "grouped"
+    # kaiming: METHOD.md 2.7 for every weight. zero: up-projections (spatial, temporal, text) start
+    # at zero, so step 0 is exactly the zero-shot model (LoRA-style); needed when scale is large.
+    up_init: Literal["kaiming", "zero"] = "kaiming"
     # Ablations. shared: false gives each tower its own r x r projection instead of one shared one.
     shared: bool = True
     # Towers that get adapters: both (MSTA), vision or text only, or none (with finetune: full).

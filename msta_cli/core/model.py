@@ -56,7 +56,7 @@ class MstaModel(nn.Module):
         for block in self.adapted_blocks:
             self.adapters[str(block)] = MstaBlockAdapter(
                 backbone.vision_width, backbone.text_width, adapter.bottleneck, adapter.temporal,
-                adapter.shared, adapter.towers,
+                adapter.shared, adapter.towers, adapter.up_init,
             )
         for block in self.adapted_blocks:
             block_adapter = self.adapters[str(block)]

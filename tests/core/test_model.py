@@ -186,3 +186,27 @@ def test_no_towers_without_full_finetuning_is_an_input_error(tiny_config):
     tiny_config.adapter.towers = "none"
     with pytest.raises(InputError, match="finetune: full"):
         create_model(tiny_config)
+
+
+def test_zero_up_init_starts_at_the_zero_shot_model_and_still_learns(tiny_config):
+    tiny_config.adapter.scale, tiny_config.adapter.gradient_scale, tiny_config.adapter.up_init = 1.0, False, "zero"
+    torch.manual_seed(0)
+    adapted = create_model(tiny_config, torch.device("cpu"))
+    frozen = create_model(tiny_config, torch.device("cpu"), adapters=False)
+    clips = _clips(adapted)
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(clips, adapted.class_embeddings(CLASSES)),
+                                   frozen(clips, frozen.class_embeddings(CLASSES)))
+    optimizer = torch.optim.AdamW([p for p in adapted.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):  # step 1 moves only the up-projections; from step 2 the rest gets gradients
+        optimizer.zero_grad()
+        F.cross_entropy(adapted(clips, adapted.class_embeddings(CLASSES)), torch.tensor([0, 2])).backward()
+        optimizer.step()
+    block = adapted.adapters["1"]
+    assert block.video_down.weight.grad.abs().sum() > 0 and block.temporal_up.weight.abs().sum() > 0
+
+
+def test_unknown_up_init_is_an_input_error(tiny_config):
+    tiny_config.adapter.up_init = "orthogonal"
+    with pytest.raises(InputError, match="up_init"):
+        create_model(tiny_config, torch.device("cpu"))
