@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import typer
 from rich.console import Console
 
@@ -23,10 +24,18 @@ def pretrain_tiny(
     batch_size: int = typer.Option(PretrainOptions.batch_size, help="Captioned stills per step."),
     lr: float = typer.Option(PretrainOptions.lr, help="Peak AdamW learning rate."),
     threads: int = typer.Option(PretrainOptions.threads, help="CPU threads; 1 is faster when other jobs share the cores."),
+    position_share: float = typer.Option(PretrainOptions.position_share, help="Share of a batch in groups differing only in position."),
+    shape_share: float = typer.Option(PretrainOptions.shape_share, help="Share of a batch in groups differing only in shape."),
+    device: str = typer.Option(PretrainOptions.device, help="cpu or cuda; a GPU takes minutes instead of half an hour."),
 ) -> None:
     """Contrastively pre-train msta-tiny on captioned stills of the synthetic world (stage 1)."""
     if steps < 1 or batch_size < 2:
         raise InputError("--steps must be at least 1 and --batch-size at least 2")
-    options = PretrainOptions(steps=steps, seed=seed, batch_size=batch_size, lr=lr, threads=threads)
+    if not (0 <= position_share and 0 <= shape_share and position_share + shape_share <= 1):
+        raise InputError("--position-share and --shape-share must be at least 0 and add up to at most 1")
+    if device not in ("cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
+        raise InputError(f"--device must be cpu or cuda (with a visible GPU); got {device!r}")
+    options = PretrainOptions(steps=steps, seed=seed, batch_size=batch_size, lr=lr, threads=threads,
+                              position_share=position_share, shape_share=shape_share, device=device)
     summary = pretrain(out, options, on_log=lambda row: console.print("  ".join(f"{k} {row[k]}" for k in _KEYS if k in row)))
     console.print(f"wrote {out} in {summary['wall_clock_seconds']} s; final zero-shot: {summary['final']}")

@@ -153,7 +153,9 @@ def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Ba
         ) from None
     clip.requires_grad_(False)
     clip.eval()
-    tokenizer = CompactTokenizer.load(TINY_DIR / VOCABULARY_FILE) if name == TINY else open_clip.get_tokenizer(name)
+    # A folder written by `msta pretrain-tiny` carries its compact vocabulary beside the weights.
+    vocabulary = Path(source.removeprefix("local-dir:")) / VOCABULARY_FILE if source.startswith("local-dir:") else None
+    tokenizer = CompactTokenizer.load(vocabulary) if vocabulary and vocabulary.is_file() else open_clip.get_tokenizer(name)
     return OpenClipFramewise(clip, tokenizer, name=name, pretrained=config.pretrained)
 
 

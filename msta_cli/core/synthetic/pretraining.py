@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,10 +50,16 @@ class PretrainOptions:
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 50
+    # Shares of each batch in hard-negative groups differing only in position / only in shape.
+    position_share: float = 0.5
+    shape_share: float = 0.0
     eval_every: int = 250
     eval_images: int = 1000
     # One thread was faster than two on the 2 cores shared with other jobs where msta-tiny was made.
     threads: int = 1
+    # "cuda" makes it minutes instead of half an hour; weights then differ from a CPU run's
+    # in the last bits (float order), not in what they learn.
+    device: str = "cpu"
 
 
 def model_config(vocab_size: int) -> dict:
@@ -73,7 +80,7 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over the batch. Identical captions in a batch are rare enough to ignore."""
     logits = logit_scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).t()
-    targets = torch.arange(len(logits))
+    targets = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
@@ -89,18 +96,19 @@ def zero_shot_accuracy(model: open_clip.CLIP, tokenizer: CompactTokenizer, seed:
     """Attribute accuracy on held-out stills; each value's prompt is the mean of all full captions that carry it."""
     rng = np.random.default_rng([seed, EVAL_SEED_OFFSET])
     captions = [stills.random_caption(rng) for _ in range(count)]
-    images = to_tensor(np.stack([stills.still(caption, rng) for caption in captions]))
+    device = next(model.parameters()).device
+    images = to_tensor(np.stack([stills.still(caption, rng) for caption in captions])).to(device)
     model.eval()
     image_embeddings = torch.cat([F.normalize(model.encode_image(chunk), dim=-1) for chunk in images.split(250)])
     every = [Caption(s, c, z, p) for s in SHAPES for c in COLOURS for z in SIZES for p in POSITIONS]
-    text_embeddings = F.normalize(model.encode_text(tokenizer([caption.full() for caption in every])), dim=-1)
+    text_embeddings = F.normalize(model.encode_text(tokenizer([caption.full() for caption in every]).to(device)), dim=-1)
     result = {}
     for attribute, values in (("shape", SHAPES), ("colour", list(COLOURS)), ("size", SIZES), ("position", POSITIONS)):
         prototypes = torch.stack(
             [text_embeddings[[getattr(c, attribute) == value for c in every]].mean(dim=0) for value in values]
         )
         predicted = (image_embeddings @ F.normalize(prototypes, dim=-1).t()).argmax(dim=1)
-        truth = torch.tensor([list(values).index(getattr(c, attribute)) for c in captions])
+        truth = torch.tensor([list(values).index(getattr(c, attribute)) for c in captions], device=device)
         result[attribute] = 100.0 * (predicted == truth).float().mean().item()
         if attribute == "position":
             result["column"] = 100.0 * (predicted % 3 == truth % 3).float().mean().item()
@@ -126,16 +134,19 @@ def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None]
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = CompactTokenizer.build(vocabulary_text(), CONTEXT_LENGTH)
     config = model_config(len(tokenizer))
-    model = open_clip.CLIP(**config)
+    device = torch.device(options.device)
+    model = open_clip.CLIP(**config).to(device)
     optimizer = _optimizer(model, options)
     rows: list[dict] = []
     started = time.monotonic()
     for step in range(options.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, options)
-        images, texts, _ = stills.batch(np.random.default_rng([options.seed, step]), options.batch_size)
-        image_features = model.encode_image(to_tensor(images))
-        text_features = model.encode_text(tokenizer(texts))
+        images, texts, _ = stills.batch(
+            np.random.default_rng([options.seed, step]), options.batch_size, options.position_share, options.shape_share
+        )
+        image_features = model.encode_image(to_tensor(images).to(device))
+        text_features = model.encode_text(tokenizer(texts).to(device))
         loss = contrastive_loss(image_features, text_features, model.logit_scale.exp())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -152,9 +163,13 @@ def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None]
             on_log(row)
     summary = {"options": asdict(options), "steps": options.steps, "wall_clock_seconds": round(time.monotonic() - started, 1),
                "final": rows[-1], "torch": torch.__version__, "open_clip": open_clip.__version__,
-               "parameters": sum(p.numel() for p in model.parameters())}
+               "parameters": sum(p.numel() for p in model.parameters()), "device_name": _device_name(device, options.threads)}
     _write(out, model, config, tokenizer, rows, summary)
     return summary
+
+
+def _device_name(device: torch.device, threads: int) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU, {threads} threads"
 
 
 def _write(out: Path, model: torch.nn.Module, config: dict, tokenizer: CompactTokenizer, rows: list[dict], summary: dict) -> None:
@@ -162,7 +177,7 @@ def _write(out: Path, model: torch.nn.Module, config: dict, tokenizer: CompactTo
     write_text_atomic(out / CONFIG_FILE, json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}, indent=2))
     write_text_atomic(out / VOCABULARY_FILE, tokenizer.to_json())
     with atomic_path(out / WEIGHTS_FILE) as temporary:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, temporary)
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, temporary)
     table = io.StringIO()
     fields = list(dict.fromkeys(key for row in rows for key in row))
     writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")

@@ -1,8 +1,8 @@
 """Stage-1 data: captioned stills, this world's "web pre-training" (no motion words).
 
-Half of every batch comes in groups that share shape, colour and size and differ only in
-position: hard negatives that force both towers to encode where the shape is, which random
-batches alone did not do in the prototype.
+Parts of every batch come in hard-negative groups: stills that share everything but position
+(random batches alone did not teach position in the prototype), or everything but shape (the
+attribute msta-tiny learns slowest).
 """
 
 from __future__ import annotations
@@ -53,14 +53,29 @@ def random_caption(rng: np.random.Generator) -> Caption:
     )
 
 
-def batch(rng: np.random.Generator, count: int, group: int = 8) -> tuple[np.ndarray, list[str], list[Caption]]:
-    """`count` stills with sampled captions; the first half in position-only hard-negative groups."""
+def _groups(rng: np.random.Generator, count: int, variants) -> list[Caption]:
+    """`count` captions in groups: each group is `variants(anchor)` of one random anchor caption."""
     captions: list[Caption] = []
-    while len(captions) < count // 2:
-        anchor = random_caption(rng)
-        for position in rng.choice(POSITIONS, size=min(group, len(POSITIONS)), replace=False):
-            captions.append(Caption(anchor.shape, anchor.colour, anchor.size, str(position)))
-    captions = captions[: count // 2]
+    while len(captions) < count:
+        captions += variants(random_caption(rng))
+    return captions[:count]
+
+
+def batch(
+    rng: np.random.Generator, count: int, position_share: float = 0.5, shape_share: float = 0.0, group: int = 8,
+) -> tuple[np.ndarray, list[str], list[Caption]]:
+    """`count` stills with sampled captions: hard-negative groups first, then random ones.
+
+    A `position_share` of the batch comes in groups of `group` that differ only in position, then a
+    `shape_share` in groups that differ only in shape (every shape once).
+    """
+    captions = _groups(rng, int(count * position_share), lambda anchor: [
+        Caption(anchor.shape, anchor.colour, anchor.size, str(position))
+        for position in rng.choice(POSITIONS, size=min(group, len(POSITIONS)), replace=False)
+    ])
+    captions += _groups(rng, int(count * shape_share), lambda anchor: [
+        Caption(str(shape), anchor.colour, anchor.size, anchor.position) for shape in rng.permutation(SHAPES)
+    ])
     captions += [random_caption(rng) for _ in range(count - len(captions))]
     images = np.stack([still(caption, rng) for caption in captions])
     return images, [caption.text(rng) for caption in captions], captions

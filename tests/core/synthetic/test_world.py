@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from msta_cli.core.synthetic import stills
-from msta_cli.core.synthetic.vocabulary import CompactTokenizer, vocabulary_text
+from msta_cli.core.synthetic.vocabulary import SHAPES, CompactTokenizer, vocabulary_text
 from msta_cli.core.synthetic.world import (
     DIRECTION_PAIRS, MOTIONS, TEMPLATE, VIDEO_SHAPES, ActionClass, base_classes, classes, descriptions,
     direction_pair_accuracy, novel_classes,
@@ -70,3 +70,14 @@ def test_direction_pair_accuracy_compares_each_video_with_its_reversed_partner()
     names = ["square moving left", "square moving right", "star blinking"]
     probabilities = np.array([[0.6, 0.3, 0.1], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])
     assert direction_pair_accuracy(names, np.array([0, 1, 2]), probabilities) == 50.0
+
+
+def test_hard_negative_groups_differ_in_exactly_their_attribute():
+    _, _, captions = stills.batch(np.random.default_rng(3), 40, position_share=0.4, shape_share=0.5)
+    position_groups, shape_groups = captions[:16], captions[16:36]
+    for start in (0, 8):
+        group = position_groups[start : start + 8]
+        assert len({(c.shape, c.colour, c.size) for c in group}) == 1 and len({c.position for c in group}) == 8
+    for start in range(0, 20, len(SHAPES)):
+        group = shape_groups[start : start + len(SHAPES)]
+        assert len({(c.colour, c.size, c.position) for c in group}) == 1 and {c.shape for c in group} == set(SHAPES)
