@@ -1,6 +1,7 @@
 """Regenerate docs/synthetic.md: the paper's ablation on the synthetic action world with msta-tiny.
 
 Run from the repository root:  python -m bench.synthetic_ablation [--seeds 1 2 3] [--variants ...]
+                               [--epochs N] [--device cuda] [--jobs 8]
 
 Every variant is recipes/quickstart.yaml plus a few overrides, trained by the same code as
 `msta train` (load_training_data + train_run) and scored by the same evaluator; base and novel
@@ -13,9 +14,11 @@ the document always shows exactly the rows in that file.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -52,8 +55,8 @@ FINDINGS = "<!-- findings: hand-written, kept when the tables above are regenera
 COLUMNS = ["variant", "seed", "base", "novel", "base_pairs", "novel_pairs", "steps", "trainable", "train_seconds"]
 
 
-def variant_config(world: Path, overrides: list[str], seed: int, epochs: int | None) -> Config:
-    values = [f"data.root={world}", f"loss.descriptions.file={world / 'descriptions.json'}", f"seed={seed}",
+def variant_config(world: Path, overrides: list[str], seed: int, epochs: int | None, common: list[str]) -> Config:
+    values = [*common, f"data.root={world}", f"loss.descriptions.file={world / 'descriptions.json'}", f"seed={seed}",
               f"data.train_split=base2novel/train_s{seed}.csv", *overrides]
     return load_config(RECIPE, values + ([f"optim.epochs={epochs}"] if epochs else []))
 
@@ -68,13 +71,14 @@ def score(model: MstaModel, config: Config, device: torch.device) -> dict:
     return row
 
 
-def run(name: str, seed: int, world: Path, out: Path, epochs: int | None, device: torch.device) -> dict:
-    overrides = VARIANTS[name]
-    config = variant_config(world, overrides or [], seed, epochs)
+def run(name: str, seed: int, args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    device, overrides = torch.device(args.device), VARIANTS[name]
+    config = variant_config(args.world, overrides or [], seed, args.epochs, args.override)
     if overrides is None:
         model = create_model(config, device, adapters=False)
         return {"variant": name, "seed": "-", **score(model, config, device), "steps": 0, "trainable": 0, "train_seconds": 0}
-    directory = out / name.replace(" ", "-").replace("+", "plus") / f"seed{seed}"
+    directory = args.out / name.replace(" ", "-").replace("+", "plus") / f"seed{seed}"
     start_run_directory(directory, config, 1, device)
     started = time.perf_counter()
     outcome = train_run(config, directory, load_training_data(config), Distributed(), device)
@@ -121,6 +125,7 @@ def markdown(results: pd.DataFrame, args: argparse.Namespace) -> str:
     current = args.doc.read_text(encoding="utf-8") if args.doc.is_file() else ""
     findings = current[current.index(FINDINGS):] if FINDINGS in current else f"{FINDINGS}\n"
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
+    device = torch.cuda.get_device_name() if args.device == "cuda" else "no GPU"
     lines = [
         "# MSTA on the synthetic action world",
         "",
@@ -133,9 +138,11 @@ def markdown(results: pd.DataFrame, args: argparse.Namespace) -> str:
         "time-reversed partner; the two contain the same frames in reverse order; chance 50%).",
         "",
         f"Run: world `{args.world}` ({args.train_per_class} training / {args.test_per_class} test videos per class;",
-        f"16-shot base lists), seeds as listed per row, {args.epochs or 'recipe'} epochs; machine {machine},",
-        f"{os.cpu_count()} CPU cores shared with other jobs, torch {torch.__version__} with {torch.get_num_threads()} threads.",
-        "*train s* is wall-clock training time per run on that shared machine.",
+        f"16-shot base lists), seeds as listed per row, {args.epochs or 'recipe'} epochs, overrides for every variant: "
+        f"{' '.join(args.override) or 'none'}; machine {machine},",
+        f"{os.cpu_count()} CPU cores, {device}, torch {torch.__version__}; {args.jobs} run(s) at a time on {args.device},",
+        f"{args.threads} CPU thread(s) each. *train_seconds* is wall-clock training time per run, which",
+        "depends on what else ran at the same time.",
         "",
         markdown_table(table),
         "",
@@ -160,26 +167,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=None, help="Override the recipe's epochs for every variant.")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads per run.")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--jobs", type=int, default=1, help="Runs at a time, each in its own process.")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="Recipe overrides for every variant, e.g. model.backbone=local-dir:DIR.")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "synthetic-ablation")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "synthetic.md")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device("cpu")
     if not (args.world / "dataset.yaml").is_file():
         write_synthetic(args.world, SyntheticOptions(args.train_per_class, args.test_per_class))
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "results.csv"
     results = pd.read_csv(store, dtype={"seed": str}) if store.is_file() else pd.DataFrame(columns=COLUMNS)
-    for name in args.variants:
-        for seed in [0] if VARIANTS[name] is None else args.seeds:
-            key = "-" if VARIANTS[name] is None else str(seed)
-            if ((results["variant"] == name) & (results["seed"].astype(str) == key)).any():
-                continue
-            print(f"{name} seed {key} ...", flush=True)
-            row = run(name, seed, args.world, args.out, args.epochs, device)
-            print(f"  {row}", flush=True)
-            results = pd.concat([results, pd.DataFrame([row])], ignore_index=True)
+    pending = [(name, seed) for name in args.variants for seed in ([0] if VARIANTS[name] is None else args.seeds)
+               if not ((results["variant"] == name)
+                       & (results["seed"].astype(str) == ("-" if VARIANTS[name] is None else str(seed)))).any()]
+    # Spawned processes: CUDA cannot be re-initialised in a forked child.
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run, name, seed, args): (name, seed)
+                   for name, seed in pending}
+        for future in futures:
+            print(f"{futures[future][0]} seed {futures[future][1]}: {future.result()}", flush=True)
+            results = pd.concat([results, pd.DataFrame([future.result()])], ignore_index=True)
             write_text_atomic(store, results.to_csv(index=False))
             write_text_atomic(args.doc, markdown(results, args))
     write_text_atomic(args.doc, markdown(results, args))
