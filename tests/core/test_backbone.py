@@ -74,3 +74,13 @@ def test_msta_tiny_ships_in_the_package_with_its_compact_tokenizer():
     assert backbone.preprocessing.size == 64 and backbone.encode_text(tokens).shape == (1, backbone.embed_dim)
     frames = torch.zeros(1, 2, 3, 64, 64)
     assert backbone.encode_video(frames).shape == (1, backbone.embed_dim)
+
+
+def test_a_pretrain_tiny_folder_loads_with_its_compact_vocabulary():
+    from msta_cli.core.backbone import TINY_DIR
+
+    shipped = load_backbone(ModelConfig(backbone="msta-tiny"))
+    as_folder = load_backbone(ModelConfig(backbone=f"local-dir:{TINY_DIR}"))
+    texts = ["a video of a square moving left.", "a small red circle at the top left"]
+    assert torch.equal(as_folder.tokenize(texts), shipped.tokenize(texts))
+    assert as_folder.tokenize(texts).max() < shipped.clip.vocab_size  # not open_clip's 49408-token BPE ids
