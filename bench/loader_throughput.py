@@ -3,14 +3,16 @@
 Both read the same generated videos with the same number of workers, sample 8 frames per
 clip (TSN segments) and produce normalised float (B, 8, 3, 224, 224) training clips.
 
-msta: decode only the sampled frames, resized on decode to short side 256, uint8 batches
-out of the workers, then TrainTransform on the training device (CPU when there is no GPU).
+msta: decode only the sampled frames and what they reference, shrunk on decode to short side
+256 at most (these 240p videos keep their size), uint8 batches out of the workers, then
+TrainTransform on the training device (CPU when there is no GPU).
 
 ViFi-CLIP style (its mmaction pipeline): read the whole file into memory, open it with
-decord from bytes, fetch frames one at a time, then resize, crop, flip, jitter, grayscale
-and normalise each frame on the CPU inside the workers.
+decord from bytes, fetch frames one at a time, then resize and crop (OpenCV), flip, jitter
+and grayscale (torchvision on PIL images) and normalise each frame on the CPU inside the
+workers. Needs the bench extra: pip install -e ".[bench]" (OpenCV, as mmcv uses).
 
-Run from the repository root:  python -m bench.loader_throughput [--videos 64 --workers 2]
+Run from the repository root:  python -m bench.loader_throughput [--videos 64 --workers 2 --backends pyav decord]
 """
 
 from __future__ import annotations
@@ -30,12 +32,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torchvision.transforms as v1
-import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from msta_cli.core.data.dataset import VideoClipDataset, make_loader
-from msta_cli.core.data.decoding import resolve_backend
 from msta_cli.core.data.sampling import train_segment_indices
 from msta_cli.core.data.transforms import TrainTransform
 
@@ -63,40 +63,54 @@ def write_textured_video(path: Path, seed: int, frames: int, height: int, width:
 
 
 class ViFiStyleDataset(Dataset):
-    """The per-frame CPU pipeline of ViFi-CLIP's training loader."""
+    """The per-frame CPU pipeline of ViFi-CLIP's training loader (its datasets/pipeline.py).
+
+    DecordInit (file bytes into memory, decord from BytesIO), DecordDecode (one frame at a
+    time), Resize to short side 256 and MultiScaleCrop + Resize to 224 with OpenCV (mmcv's
+    imresize), Flip, ColorJitter and GrayScale through torchvision on one PIL image per frame
+    (so jitter is drawn per frame, as there), Normalize in float32 (mmcv's imnormalize).
+    """
 
     def __init__(self, paths: list[Path]) -> None:
         self.paths = paths
         self.jitter = v1.ColorJitter(0.4, 0.4, 0.2, 0.1)
+        self.grayscale = v1.Grayscale(num_output_channels=3)
+        self.mean = np.array(MEAN, np.float64).reshape(1, -1) * 255
+        self.std_inverse = 1 / (np.array(STD, np.float64).reshape(1, -1) * 255)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        import cv2
         import decord
 
         reader = decord.VideoReader(io.BytesIO(self.paths[index].read_bytes()), num_threads=1)
         rng = random.Random()
         positions = train_segment_indices(len(reader), FRAMES, rng)
-        decoded = {i: Image.fromarray(reader[i].asnumpy()) for i in sorted(set(positions))}
-        frames = [TF.resize(decoded[i], 256) for i in positions]
-        width, height = frames[0].size
+        decoded = {i: reader[i].asnumpy() for i in sorted(set(positions))}
+        height, width = decoded[positions[0]].shape[:2]
+        scale = 256 / min(height, width)
+        height, width = round(height * scale), round(width * scale)
+        frames = [cv2.resize(decoded[i], (width, height), interpolation=cv2.INTER_LINEAR) for i in positions]
         crop_h, crop_w = (int(min(height, width) * rng.choice(SCALES)) for _ in range(2))
         top, left = rng.randint(0, height - crop_h), rng.randint(0, width - crop_w)
-        frames = [TF.resized_crop(f, top, left, crop_h, crop_w, [SIZE, SIZE]) for f in frames]
+        frames = [
+            cv2.resize(f[top : top + crop_h, left : left + crop_w], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+            for f in frames
+        ]
         if rng.random() < 0.5:
-            frames = [TF.hflip(f) for f in frames]
+            frames = [cv2.flip(f, 1) for f in frames]
         if rng.random() < 0.8:
-            order, *factors = v1.ColorJitter.get_params(
-                self.jitter.brightness, self.jitter.contrast, self.jitter.saturation, self.jitter.hue
-            )
-            adjust = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
-            for op in order:
-                frames = [adjust[op](f, factors[op]) for f in frames]
+            frames = [np.asarray(self.jitter(Image.fromarray(f))) for f in frames]
         if rng.random() < 0.2:
-            frames = [TF.to_grayscale(f, num_output_channels=3) for f in frames]
-        mean, std = np.array(MEAN, np.float32), np.array(STD, np.float32)
-        arrays = [(np.asarray(f, np.float32) / 255 - mean) / std for f in frames]
+            frames = [np.asarray(self.grayscale(Image.fromarray(f))) for f in frames]
+        arrays = []
+        for frame in frames:
+            normalised = frame.astype(np.float32)
+            cv2.subtract(normalised, self.mean, normalised)
+            cv2.multiply(normalised, self.std_inverse, normalised)
+            arrays.append(normalised)
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
@@ -117,7 +131,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--backend", default="auto", help="msta's decoder: auto, decord or pyav")
+    parser.add_argument(
+        "--backends", nargs="+", default=["pyav"], choices=["pyav", "decord"],
+        help="msta decoders to measure, each against the same baseline",
+    )
     # 250 is libx264's default (re-encoded Kinetics clips: one or two keyframes per clip); 12 is
     # typical of the XviD/DivX AVIs of UCF101 and HMDB51. Sparse decoding gains with more keyframes.
     parser.add_argument("--keyframe-interval", type=int, default=250)
@@ -132,15 +149,21 @@ def main() -> None:
             write_textured_video(root / name, seed, args.frames, 240, 320, args.keyframe_interval)
         split = pd.DataFrame({"path": names, "label": [0] * len(names)})
 
-        dataset = VideoClipDataset(split, root, FRAMES, short_side=256, backend=args.backend)
-        loader = make_loader(dataset, args.batch_size, args.workers, RandomSampler(dataset))
         transform = TrainTransform(MEAN, STD, size=SIZE)
-        decoded, clips = clips_per_second(loader, lambda batch: batch.videos)
-        dataset.set_epoch(1)
-        msta, _ = clips_per_second(
-            loader,
-            lambda batch: transform(batch.videos.to(device, non_blocking=True), batch.sizes),
-        )
+        rows = []
+        for backend in args.backends:
+            dataset = VideoClipDataset(split, root, FRAMES, max_short_side=256, backend=backend)
+            loader = make_loader(dataset, args.batch_size, args.workers, RandomSampler(dataset))
+            decoded, clips = clips_per_second(loader, lambda batch: batch.videos)
+            dataset.set_epoch(1)
+            msta, _ = clips_per_second(
+                loader,
+                lambda batch: transform(batch.videos.to(device, non_blocking=True), batch.sizes),
+            )
+            rows += [
+                (f"msta ({backend}), uint8 clips out of the loader (before augmentation)", decoded),
+                (f"msta ({backend}), loader + TrainTransform on {device}", msta),
+            ]
 
         baseline_loader = DataLoader(
             ViFiStyleDataset([root / name for name in names]),
@@ -156,15 +179,11 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} on "
           f"{torch.cuda.get_device_name() if device.type == 'cuda' else device}")
-    print(f"{args.videos} videos 320x240 x {args.frames} frames (h264, keyframe every {args.keyframe_interval}), {clips} clips of "
-          f"{FRAMES}x{SIZE}x{SIZE}, batch {args.batch_size}, {args.workers} workers, "
-          f"msta backend {resolve_backend(args.backend, names[0])}")
+    print(f"{args.videos} videos 320x240 x {args.frames} frames (h264, keyframe every "
+          f"{args.keyframe_interval}), {clips} clips of {FRAMES}x{SIZE}x{SIZE}, batch "
+          f"{args.batch_size}, {args.workers} workers")
     print("| loader | clips/s | vs ViFi-CLIP style |\n|---|---|---|")
-    for name, rate in [
-        ("ViFi-CLIP style (decode + CPU augmentation in workers)", baseline),
-        ("msta, uint8 clips out of the loader (before augmentation)", decoded),
-        (f"msta, loader + TrainTransform on {device}", msta),
-    ]:
+    for name, rate in [("ViFi-CLIP style (decode + CPU augmentation in workers)", baseline), *rows]:
         print(f"| {name} | {rate:.1f} | {rate / baseline:.2f}x |")
 
 

@@ -96,6 +96,8 @@ class DataConfig:
     num_frames: int = 8
     sampling: Literal["segment", "dense"] = "segment"
     input_size: int = 224
+    # Training videos with a larger short side are shrunk to it while decoding; smaller ones
+    # keep their size (the crop is a fraction of the short side, resized to input_size).
     resize_short_side: int = 256
     crop_scales: list[float] = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
     flip_probability: float = 0.5

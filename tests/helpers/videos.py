@@ -74,13 +74,15 @@ def write_video(
     keyframe_interval: int = 8,
     faststart: bool = False,
     b_frames: int | None = None,
+    encoder_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode `num_frames` index-coded frames of `size` (h, w); the codec follows the suffix.
 
     The default width is 64 because decord 0.6 returns corrupt buffers for some tiny widths
     (16, 24, 48, 72). `keyframe_interval` is small by default so decoders must really seek; `faststart`
     moves an mp4's index to the front, so a truncated copy still opens (mid-file damage).
-    `b_frames` sets the encoder's maximum run of B-frames (None keeps its default).
+    `b_frames` sets the encoder's maximum run of B-frames (None keeps its default);
+    `encoder_options` are added to the codec's options (e.g. {"x264-params": "open-gop=1"}).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ def write_video(
         stream.pix_fmt = _PIXEL_FORMATS.get(codec, "yuv420p")
         stream.gop_size = keyframe_interval
         stream.bit_rate = 4_000_000
-        stream.options = _QUALITY.get(codec, {})
+        stream.options = {**_QUALITY.get(codec, {}), **(encoder_options or {})}
         if b_frames is not None:
             stream.codec_context.max_b_frames = b_frames
         for index in range(num_frames):

@@ -1,6 +1,6 @@
 """A torch Dataset of sampled clips that reports bad videos instead of stopping training.
 
-Items stay uint8 and are resized only on decode (`short_side`); augmentation and float
+Items stay uint8 and are only shrunk on decode (`max_short_side`); augmentation and float
 conversion happen later on the training device (see transforms.py).
 """
 
@@ -86,7 +86,7 @@ class VideoClipDataset(Dataset):
         stride: int = 8,
         backend: str = "auto",
         seed: int = 0,
-        short_side: int | None = None,
+        max_short_side: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -104,7 +104,7 @@ class VideoClipDataset(Dataset):
         self.stride = stride
         self.backend = backend
         self.seed = seed
-        self.short_side = short_side
+        self.max_short_side = max_short_side
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -116,7 +116,7 @@ class VideoClipDataset(Dataset):
     def __getitem__(self, index: int) -> Clip | VideoFailure:
         path = self.paths[index]
         try:
-            with open_video(self.video_root / path, self.backend, 1, self.short_side) as reader:
+            with open_video(self.video_root / path, self.backend, 1, self.max_short_side) as reader:
                 positions = self.frame_indices(reader.num_frames, index)
                 frames = reader.get_batch([i for clip in positions for i in clip])
         except VideoError as error:

@@ -17,6 +17,7 @@ from typing import Protocol
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 from msta_cli.core.errors import InputError, MstaError
 
@@ -55,37 +56,38 @@ def decord_available() -> bool:
     return importlib.util.find_spec("decord") is not None
 
 
-def resolve_backend(backend: str, path: str | Path) -> str:
-    """The backend `open_video` uses for `path`: "auto" prefers decord, except for AVI.
+def resolve_backend(backend: str) -> str:
+    """The backend `open_video` uses: "auto" is PyAV; "decord" stays selectable.
 
-    decord 0.6 returns wrong frames from AVIs with B-frames (AVI stores no presentation
-    timestamps; dmlc/decord issues 195 and 252, reproduced in msta's tests), so "auto"
-    decodes AVI with PyAV, which maps frames by timestamp.
+    msta's PyAV reader decodes only what the sampled frames depend on and is faster than
+    decord 0.6 on every stream measured (1.2-1.6x per 8-frame clip: H.264 with 1 or 12-frame
+    keyframe intervals, 320x240 and 640x360, VP9; docs/benchmarks.md). decord also returns
+    wrong frames from AVIs with B-frames (AVI stores no presentation timestamps; dmlc/decord
+    issues 195 and 252, reproduced in msta's tests).
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "auto":
-        use_decord = decord_available() and Path(path).suffix.lower() != ".avi"
-        return "decord" if use_decord else "pyav"
     if backend == "decord" and not decord_available():
         raise InputError("video backend 'decord' is not installed on this platform; use 'pyav'")
-    return backend
+    return "pyav" if backend == "auto" else backend
 
 
 def open_video(
     path: str | Path,
     backend: str = "auto",
     num_threads: int = 1,
-    short_side: int | None = None,
+    max_short_side: int | None = None,
 ) -> VideoReader:
     """Open `path` for random access; raise VideoError when it cannot give its frames.
 
-    `short_side` resizes frames while decoding (aspect kept), which keeps later copies small
-    and lets videos of different resolutions share a batch. `num_threads` is per decoder
+    `max_short_side` shrinks larger frames while decoding (aspect kept), which keeps later
+    copies small. Smaller frames keep their size: the transforms crop a fraction of the short
+    side and resize that to the model's input, so enlarging first would cost time (swscale
+    resizing is ~10x its colour conversion) and add nothing. `num_threads` is per decoder
     (0 lets the decoder choose); keep 1 inside data-loader workers.
     """
     path = Path(path)
-    backend = resolve_backend(backend, path)
+    backend = resolve_backend(backend)
     if not path.is_file():
         raise VideoError(path, "file not found")
     if path.stat().st_size == 0:
@@ -93,7 +95,7 @@ def open_video(
     container = _open_container(path)
     try:
         header = _read_header(path, container)
-        size = _resized(header.height, header.width, short_side)
+        size = _shrunk(header.height, header.width, max_short_side)
         if backend == "pyav":
             reader: _Reader = _PyAVReader(path, container, header.fps, size, num_threads)
         else:
@@ -139,11 +141,11 @@ def _read_header(path: Path, container: av.container.InputContainer) -> _Header:
     )
 
 
-def _resized(height: int, width: int, short_side: int | None) -> tuple[int, int] | None:
+def _shrunk(height: int, width: int, max_short_side: int | None) -> tuple[int, int] | None:
     """The (height, width) to decode at, or None to keep the native size."""
-    if short_side is None or short_side == min(height, width):
+    if max_short_side is None or min(height, width) <= max_short_side:
         return None
-    scale = short_side / min(height, width)
+    scale = max_short_side / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
@@ -177,6 +179,8 @@ class _Reader:
             raise VideoError(
                 self.path, f"damaged: decoded {frames.shape[0]} of {unique.numel()} frames"
             )
+        if torch.equal(unique, wanted):
+            return frames  # a training clip's sorted, distinct frames: spare a 2 MB copy
         return frames[inverse]
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
@@ -218,8 +222,22 @@ class _DecordReader(_Reader):
         del self._video
 
 
+# Codecs whose bitstream marks the frames no other frame references (H.264 nal_ref_idc, HEVC
+# NAL types), so FFmpeg's skip_frame="NONREF" drops exactly those. MPEG-4 Part 2 in AVI may
+# pack a B-frame into the next packet, so for it and every other codec all packets between a
+# keyframe and a wanted frame are decoded.
+NONREF_CODECS = frozenset({"h264", "hevc"})
+
+
 class _PyAVReader(_Reader):
-    """Seeks to the keyframe before each wanted frame and decodes forward from there.
+    """Decodes only what the wanted frames need, in one pass per keyframe interval.
+
+    Hand-written for speed (bench/loader_throughput.py): a sparse training clip of 8 frames
+    from 150 needs its frames, the keyframe before each and the reference frames between, not
+    every frame. So for each wanted frame decoding starts at the last keyframe it depends on;
+    overlapping spans are merged into one pass; in a pass, frames that are neither wanted nor
+    referenced are skipped by the decoder (NONREF_CODECS); and one reused swscale context
+    converts only the wanted frames. The result is bit-identical to decoding every frame.
 
     Opening demuxes every packet (no decoding) to learn each frame's timestamp and the
     keyframes, as decord does: containers such as webm do not store a frame count, and
@@ -238,52 +256,92 @@ class _PyAVReader(_Reader):
         self._stream = container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self._stream.codec_context.thread_count = num_threads
+        self._skips_nonref = self._stream.codec_context.name in NONREF_CODECS
         self._size = size
+        self._reformatter = VideoReformatter()
         try:
-            stamps = [
-                (packet.pts if packet.pts is not None else packet.dts, packet.is_keyframe)
+            packets = [
+                (_timestamp(packet), packet.is_keyframe)
                 for packet in container.demux(self._stream)
                 if packet.size
             ]
         except av.FFmpegError as error:
             raise VideoError(path, f"unreadable container: {_first_line(error)}") from error
-        stamps.sort()
-        self._pts = [pts for pts, _ in stamps]
-        self._index_of = {pts: index for index, pts in enumerate(self._pts)}
-        self._keyframes = sorted({0, *(index for index, (_, key) in enumerate(stamps) if key)})
-        self._frames = None  # decoding iterator, positioned after `self._position`
-        self._position = -1
-        super().__init__(path, len(self._pts), fps)
+        self._file_pts = [pts for pts, _ in packets]  # in decoding (file) order
+        self._position_of = {pts: position for position, pts in enumerate(self._file_pts)}
+        self._keyframes = sorted({0, *(position for position, (_, key) in enumerate(packets) if key)})
+        self._display_pts = sorted(self._file_pts)
+        super().__init__(path, len(self._display_pts), fps)
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
-        frames = []
+        wanted = {self._display_pts[index]: index for index in indices}
+        frames: dict[int, np.ndarray] = {}
         try:
-            for index in indices:
-                frames.append(self._frame_at(index))
+            for first, last in self._spans(sorted(self._position_of[pts] for pts in wanted)):
+                self._decode_span(first, last, wanted, frames)
         except av.FFmpegError as error:
             raise VideoError(self.path, f"decode failed: {_first_line(error)}") from error
-        return torch.from_numpy(np.stack(frames))
+        missing = [index for index in indices if index not in frames]
+        if missing:
+            raise VideoError(self.path, f"damaged: frame {missing[0]} could not be decoded")
+        return torch.from_numpy(np.stack([frames[index] for index in indices]))
 
-    def _frame_at(self, index: int) -> np.ndarray:
-        keyframe = self._keyframes[bisect_right(self._keyframes, index) - 1]
-        if self._frames is None or index <= self._position or keyframe > self._position:
-            self._container.seek(
-                self._pts[keyframe], stream=self._stream, backward=True, any_frame=False
-            )
-            self._frames = self._container.decode(self._stream)
-            self._position = -1
-        for frame in self._frames:
-            self._position = self._index_of.get(frame.pts, self._position)
-            if self._position == index:
-                height, width = self._size or (frame.height, frame.width)
-                return frame.to_ndarray(format="rgb24", height=height, width=width)
-            if self._position > index:
+    def _spans(self, positions: list[int]) -> list[tuple[int, int]]:
+        """(first, last) file positions to decode for the wanted positions, overlaps merged."""
+        spans: list[tuple[int, int]] = []
+        for position in positions:
+            first = self._keyframe_for(position)
+            if spans and first <= spans[-1][1] + 1:
+                spans[-1] = (spans[-1][0], position)
+            else:
+                spans.append((first, position))
+        return spans
+
+    def _keyframe_for(self, position: int) -> int:
+        """The last keyframe before `position` that is also shown before it.
+
+        A frame shown before the keyframe it follows in the file (a leading B-frame of an open
+        GOP) references the previous interval, so decoding starts at the keyframe before.
+        """
+        pts = self._file_pts[position]
+        candidates = self._keyframes[: bisect_right(self._keyframes, position)]
+        return next((key for key in reversed(candidates) if self._file_pts[key] <= pts), 0)
+
+    def _decode_span(
+        self, first: int, last: int, wanted: dict[int, int], frames: dict[int, np.ndarray]
+    ) -> None:
+        codec = self._stream.codec_context
+        self._container.seek(
+            self._file_pts[first], stream=self._stream, backward=True, any_frame=False
+        )
+        codec.flush_buffers()
+        for packet in self._container.demux(self._stream):
+            pts = _timestamp(packet)
+            position = self._position_of.get(pts)
+            if position is None:
+                continue  # the empty packet that ends the stream
+            if position > last:
                 break
-        self._frames = None
-        raise VideoError(self.path, f"damaged: frame {index} could not be decoded")
+            skip_unreferenced = self._skips_nonref and pts not in wanted
+            codec.skip_frame = "NONREF" if skip_unreferenced else "DEFAULT"
+            self._keep(codec.decode(packet), wanted, frames)
+        codec.skip_frame = "DEFAULT"
+        self._keep(codec.decode(None), wanted, frames)  # frames the decoder still holds back
+
+    def _keep(
+        self, decoded: list[av.VideoFrame], wanted: dict[int, int], frames: dict[int, np.ndarray]
+    ) -> None:
+        for frame in decoded:
+            index = wanted.get(frame.pts)
+            if index is not None and index not in frames:
+                height, width = self._size or (frame.height, frame.width)
+                rgb = self._reformatter.reformat(frame, format="rgb24", height=height, width=width)
+                frames[index] = rgb.to_ndarray()
 
     def close(self) -> None:
-        self._frames = None
         self._container.close()
 
 
+def _timestamp(packet: av.Packet) -> int | None:
+    """A packet's presentation time; AVI stores none for B-frame streams, only decoding times."""
+    return packet.pts if packet.pts is not None else packet.dts

@@ -42,7 +42,8 @@ class TrainTransform:
     side (their scale indices at most one apart, so aspect ratios stay near square), placed at
     one of TSN's 13 fixed positions, then resized to `size`. TSN first resizes the short side
     to 256; cropping fractions of the short side makes that step a no-op, so the decoder's
-    `short_side` (see VideoClipDataset) is the only resize before the crop. Then horizontal
+    `max_short_side` (see VideoClipDataset), which only shrinks larger videos, is the only
+    resize before the crop. Then horizontal
     flip, colour jitter (brightness, contrast, saturation, hue strengths in `jitter`),
     grayscale, and normalisation with the backbone's `mean` and `std`.
     """

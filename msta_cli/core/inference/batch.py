@@ -40,7 +40,7 @@ def predict_videos(
         mode="test",
         clips=views.clips,
         backend=backend,
-        short_side=predictor.preprocessing.size,
+        max_short_side=predictor.preprocessing.size,
     )
     order = {path: index for index, path in enumerate(dataset.paths)}
     transform = test_transform(predictor, views)

@@ -108,7 +108,7 @@ def video_timeline(
     """Score every window of one video, `batch_size` windows per forward pass."""
     transform = test_transform(predictor, views)
     windows: list[Window] = []
-    with open_video(path, backend, short_side=predictor.preprocessing.size) as reader:
+    with open_video(path, backend, max_short_side=predictor.preprocessing.size) as reader:
         length = max(1, round(window * reader.fps))
         span = min(length, reader.num_frames)
         offsets = test_clip_indices(span, predictor.num_frames, views.clips)

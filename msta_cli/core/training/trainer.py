@@ -121,7 +121,7 @@ def train_run(
     micro_batch, accumulation = _batching(config, world)
     dataset = VideoClipDataset(
         data.train, data.video_root, config.data.num_frames, mode="train", sampling=config.data.sampling,
-        seed=config.seed, short_side=config.data.resize_short_side,
+        seed=config.seed, max_short_side=config.data.resize_short_side,
     )
     sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=True, seed=config.seed)
     loader = make_loader(

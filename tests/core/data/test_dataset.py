@@ -80,9 +80,9 @@ def test_test_mode_gives_deterministic_clips(root):
     assert torch.equal(dataset[2].video, item.video)
 
 
-def test_short_side_resizes_on_decode(root):
-    dataset = VideoClipDataset(SPLIT, root, num_frames=4, short_side=32)
-    assert dataset[2].video.shape == (4, 32, 43, 3)
+def test_max_short_side_shrinks_on_decode_and_never_enlarges(root):
+    assert VideoClipDataset(SPLIT, root, num_frames=4, max_short_side=32)[2].video.shape == (4, 32, 43, 3)
+    assert VideoClipDataset(SPLIT, root, num_frames=4, max_short_side=64)[2].video.shape == (4, 48, 64, 3)
 
 
 def test_dense_sampling(root):
