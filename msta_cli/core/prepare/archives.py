@@ -10,6 +10,7 @@ half-extracted in SOURCE. A marker next to the archive records a finished extrac
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -25,6 +26,9 @@ RAR_TOOLS = (("bsdtar", "bsdtar"), ("7z", "7z"), ("7z", "7zz"), ("7z", "7za"), (
 INSTALL_HINT = (
     "install bsdtar (Debian/Ubuntu: libarchive-tools; macOS: built in), 7-Zip with RAR support, or RARLAB unrar"
 )
+# 7-Zip refuses, with an error, to extract a link pointing out of the target.
+SEVEN_ZIP_UNSAFE_LINK = "Dangerous link path"
+SEVEN_ZIP_RAR_FORMAT = re.compile(r"^\s+\S+\s+Rar5?\s", re.MULTILINE)
 # bsdtar -tv prints ls-style lines: mode, links, owner, group, size, month, day, year or time, name.
 BSDTAR_LINE = re.compile(
     r"^(?P<mode>\S{10})\s+\d+\s+\S+\s+\S+\s+\d+\s+\w{3}\s+\d{1,2}\s+(?:\d{4}|\d{1,2}:\d{2})\s(?P<rest>.*)$"
@@ -40,12 +44,29 @@ class Member:
 
 
 def rar_tool() -> tuple[str, str] | None:
-    """(kind, executable) of the first RAR-capable extractor on PATH; unrar-free is skipped (other command line)."""
+    """(kind, executable) of the first RAR-capable extractor on PATH.
+
+    Skipped: unrar-free (another command line) and 7-Zip builds without the RAR codec, such as
+    Debian's and Ubuntu's `7zip` and `p7zip-full` packages, which cannot open RAR files.
+    """
     for kind, name in RAR_TOOLS:
         path = shutil.which(name)
-        if path and not (kind == "unrar" and "unrar-free" in os.path.realpath(path)):
-            return kind, path
+        if path is None or (kind == "unrar" and "unrar-free" in os.path.realpath(path)):
+            continue
+        if kind == "7z" and not seven_zip_reads_rar(path):
+            continue
+        return kind, path
     return None
+
+
+@functools.cache
+def seven_zip_reads_rar(executable: str) -> bool:
+    """Whether this 7-Zip lists a Rar format in `7z i` (format lines: flags, name, extensions)."""
+    try:
+        result = subprocess.run([executable, "i"], capture_output=True, text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return SEVEN_ZIP_RAR_FORMAT.search(result.stdout) is not None
 
 
 def extract(archive: Path, dest: Path, nested: bool = False) -> bool:
@@ -154,6 +175,9 @@ def _run(command: list[str], archive: Path) -> str:
     result = subprocess.run(command, capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        refusals = [line for line in output if SEVEN_ZIP_UNSAFE_LINK in line]
+        if refusals:
+            raise InputError(f"refusing {archive}: {refusals[0].strip()}, outside the folder")
         raise MstaError(
             f"{Path(command[0]).name} failed on {archive}: {' / '.join(output)} "
             f"({INSTALL_HINT} if this one cannot read it)"

@@ -22,10 +22,15 @@ def _block(kind: int, flags: int, body: bytes) -> bytes:
     return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
 
 
-def write_rar(path: Path, members: dict[str, bytes]) -> Path:
-    """A RAR 4 archive holding `members` (name -> content), names used as given (so `../x` is possible)."""
+def write_rar(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    """A RAR 4 archive holding `members` (name -> content) and Unix symbolic `links` (name -> target).
+
+    Names are used as given, so `../x` is possible; a link's content is its target, as RAR 4 stores it.
+    """
+    entries = [(name, data, 0o100644) for name, data in members.items()]
+    entries += [(name, target.encode(), 0o120777) for name, target in (links or {}).items()]
     parts = [MARKER, _block(0x73, 0, bytes(6))]
-    for name, data in members.items():
+    for name, data, mode in entries:
         encoded = name.encode()
         body = struct.pack(
             "<IIBIIBBHI",
@@ -37,7 +42,7 @@ def write_rar(path: Path, members: dict[str, bytes]) -> Path:
             20,
             STORED,
             len(encoded),
-            0o100644,
+            mode,
         )
         parts += [_block(0x74, LONG_BLOCK, body + encoded), data]
     parts.append(_block(0x7B, 0x4000, b""))

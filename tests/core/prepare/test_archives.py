@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import zipfile
@@ -11,6 +12,7 @@ import pytest
 
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.prepare import PrepareOptions, prepare
+from msta_cli.core.prepare import archives
 from msta_cli.core.prepare.archives import (
     Member,
     _parse_7z,
@@ -24,6 +26,7 @@ from msta_cli.core.prepare.archives import (
 from tests.core.prepare.layouts import build_hmdb51
 from tests.core.prepare.rar import write_rar
 
+SEVEN_ZIP = next(filter(None, map(shutil.which, ("7z", "7zz", "7za"))), None)
 needs_rar_tool = pytest.mark.skipif(rar_tool() is None, reason="no RAR extractor (bsdtar, 7z or unrar) on PATH")
 
 
@@ -166,3 +169,64 @@ def test_7z_and_unrar_listings():
         "        Size: 5\n\n        Name: d/link\n        Type: Symbolic link\n      Target: ../../etc\n"
     )
     assert _parse_unrar(unrar) == [Member("d/a b.txt"), Member("d/link", "../../etc")]
+
+
+def fake_seven_zip(folder: Path, format_lines: str) -> Path:
+    """An executable that answers `7z i` with these lines of its Formats table."""
+    folder.mkdir(parents=True)
+    script = folder / "7z"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n\nFormats:\n{format_lines}\n\nCodecs:\nEOF\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_a_7zip_without_the_rar_codec_is_not_used_for_rar(tmp_path, monkeypatch):
+    without = fake_seven_zip(tmp_path / "debian", "   C...F...  7z       7z\n   C...FM..  zip      zip z01")
+    with_rar = fake_seven_zip(tmp_path / "full", "   C...F...  7z       7z\n   ........  Rar      rar r00   R a r !")
+    for tool, expected in [(without, None), (with_rar, ("7z", str(with_rar)))]:
+        monkeypatch.setattr(shutil, "which", lambda name, tool=tool: str(tool) if name == "7z" else None)
+        assert rar_tool() == expected
+
+
+@pytest.mark.skipif(SEVEN_ZIP is None, reason="7-Zip not installed")
+def test_7zip_listing_and_extraction_with_the_real_tool(tmp_path, monkeypatch):
+    """7-Zip lists links without their targets; a link out is still refused, before anything lands."""
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "d" / "a b.txt").write_text("a")
+    (tree / "d" / "ok").symlink_to("a b.txt")
+
+    def seven_zip(name: str) -> Path:
+        archive = tmp_path / "src" / name
+        subprocess.run([SEVEN_ZIP, "a", "-snl", "-bd", str(archive), "d"], cwd=tree, check=True, capture_output=True)
+        return archive
+
+    good = seven_zip("good.7z")
+    (tree / "d" / "out").symlink_to("../../etc")
+    bad = seven_zip("bad.7z")
+    monkeypatch.setattr(archives, "rar_tool", lambda: ("7z", SEVEN_ZIP))  # 7-Zip's own format stands in for RAR
+
+    assert sorted(list_members(good), key=lambda member: member.name) == [Member("d"), Member("d/a b.txt"), Member("d/ok", "")]
+    assert extract(good, tmp_path / "out")
+    assert (tmp_path / "out" / "d" / "a b.txt").read_text() == "a"
+    assert os.readlink(tmp_path / "out" / "d" / "ok") == "a b.txt"
+    # 7-Zip itself refuses the link (msta's own check of extracted links would otherwise)
+    with pytest.raises(InputError, match=r"refusing .*bad\.7z: .*Dangerous link path.* d/out : \.\./\.\./etc"):
+        extract(bad, tmp_path / "bad-out")
+    assert not (tmp_path / "bad-out").exists()
+    assert sorted(p.name for p in (tmp_path / "src").iterdir()) == [".good.7z.extracted", "bad.7z", "good.7z"]
+
+
+@pytest.mark.skipif(shutil.which("bsdtar") is None, reason="bsdtar not installed")
+def test_links_out_are_refused_after_extraction_when_the_listing_hides_their_targets(tmp_path, monkeypatch):
+    archive = write_rar(tmp_path / "src" / "links.rar", {"d/a.txt": b"a"}, {"d/ok": "a.txt", "d/out": "../../etc"})
+    assert unsafe_members(list_members(archive)) == ["d/out: link to ../../etc outside the folder"]
+    # the safety net for listings without link targets (7-Zip's): check what was extracted
+    listed = archives.list_members
+    monkeypatch.setattr(
+        archives, "list_members", lambda path: [Member(m.name, "" if m.link else None) for m in listed(path)]
+    )
+    with pytest.raises(InputError, match=r"refusing .*links\.rar: d/out links to \.\./\.\./etc, outside the folder"):
+        extract(archive, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "src").iterdir()) == ["links.rar"]
+    assert not (tmp_path / "out").exists()
