@@ -230,7 +230,7 @@ NONREF_CODECS = frozenset({"h264", "hevc"})
 
 
 class _PyAVReader(_Reader):
-    """Decodes only what the wanted frames need, in one pass per keyframe interval.
+    """Decodes only what the wanted frames need: each from the keyframe it depends on.
 
     Hand-written for speed (bench/loader_throughput.py): a sparse training clip of 8 frames
     from 150 needs its frames, the keyframe before each and the reference frames between, not

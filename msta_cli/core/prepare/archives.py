@@ -63,7 +63,9 @@ def rar_tool() -> tuple[str, str] | None:
 def seven_zip_reads_rar(executable: str) -> bool:
     """Whether this 7-Zip lists a Rar format in `7z i` (format lines: flags, name, extensions)."""
     try:
-        result = subprocess.run([executable, "i"], capture_output=True, text=True, errors="replace", timeout=60)
+        result = subprocess.run(
+            [executable, "i"], capture_output=True, text=True, errors="replace", timeout=60, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return SEVEN_ZIP_RAR_FORMAT.search(result.stdout) is not None

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from msta_cli.core.errors import InputError, MstaError
-from msta_cli.core.prepare import PrepareOptions, prepare
-from msta_cli.core.prepare import archives
+from msta_cli.core.prepare import PrepareOptions, archives, prepare
 from msta_cli.core.prepare.archives import (
     Member,
     _parse_7z,
@@ -27,6 +26,7 @@ from tests.core.prepare.layouts import build_hmdb51
 from tests.core.prepare.rar import write_rar
 
 SEVEN_ZIP = next(filter(None, map(shutil.which, ("7z", "7zz", "7za"))), None)
+FIXTURES = Path(__file__).parent / "fixtures"
 needs_rar_tool = pytest.mark.skipif(rar_tool() is None, reason="no RAR extractor (bsdtar, 7z or unrar) on PATH")
 
 
@@ -158,17 +158,42 @@ def test_bsdtar_listing_shows_links(tmp_path):
     ]
 
 
-def test_7z_and_unrar_listings():
+def test_7z_listing():
     seven = (
         "Path = d\nFolder = +\nAttributes = D drwxr-xr-x\n\nPath = d/link\nFolder = -\nAttributes =  lrwxrwxrwx\n\n"
         "Path = d/a b.txt\nFolder = -\nAttributes =  -rw-r--r--\n"
     )
     assert _parse_7z(seven) == [Member("d"), Member("d/link", ""), Member("d/a b.txt")]
-    unrar = (
-        "\nUNRAR 6.21 freeware\n\nArchive: a.rar\nDetails: RAR 5\n\n        Name: d/a b.txt\n        Type: File\n"
-        "        Size: 5\n\n        Name: d/link\n        Type: Symbolic link\n      Target: ../../etc\n"
-    )
-    assert _parse_unrar(unrar) == [Member("d/a b.txt"), Member("d/link", "../../etc")]
+
+
+def test_unrar_listing_as_rarlab_unrar_prints_it():
+    """Recorded: RARLAB unrar 5.80 (built from its source) on write_rar(..., links=...) of the test below."""
+    listing = (FIXTURES / "unrar-5.80-lta-links.txt").read_text()
+    assert _parse_unrar(listing) == [
+        Member("d/a b.txt"), Member("d/sub/c.txt"), Member("d/ok", "a b.txt"), Member("d/out", "../../etc")
+    ]
+
+
+@pytest.mark.parametrize("name", ["bsdtar", "7z", "7zz", "7za", "unrar"])
+def test_each_installed_rar_tool_lists_extracts_and_refuses(tmp_path, monkeypatch, name):
+    executable = shutil.which(name)
+    if executable is None:
+        pytest.skip(f"{name} not installed")
+    monkeypatch.setattr(shutil, "which", lambda wanted: executable if wanted == name else None)
+    if rar_tool() is None:
+        pytest.skip(f"{executable} cannot read RAR (unrar-free, or a 7-Zip without the RAR codec)")
+    good = write_rar(tmp_path / "src" / "good.rar", {"d/a b.txt": b"a", "d/sub/c.txt": b"c"}, {"d/ok": "a b.txt"})
+    folders = {"d", "d/sub"}  # listed as entries by some tools, not by others
+    listed = {member.name: member.link for member in list_members(good) if member.name not in folders}
+    assert listed == {"d/a b.txt": None, "d/sub/c.txt": None, "d/ok": listed["d/ok"]}
+    assert listed["d/ok"] in ("a b.txt", "")  # 7-Zip lists links without their targets
+    assert extract(good, tmp_path / "out")
+    assert (tmp_path / "out" / "d" / "sub" / "c.txt").read_text() == "c"
+    assert os.readlink(tmp_path / "out" / "d" / "ok") == "a b.txt"
+    bad = write_rar(tmp_path / "src" / "bad.rar", {"d/a.txt": b"a"}, {"d/out": "../../etc"})
+    with pytest.raises(InputError, match=r"refusing .*bad\.rar.*d/out.*\.\./\.\./etc"):
+        extract(bad, tmp_path / "bad-out")
+    assert not (tmp_path / "bad-out").exists()
 
 
 def fake_seven_zip(folder: Path, format_lines: str) -> Path:
