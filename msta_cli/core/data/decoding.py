@@ -258,6 +258,8 @@ class _PyAVReader(_Reader):
         self._stream.codec_context.thread_count = num_threads
         self._skips_nonref = self._stream.codec_context.name in NONREF_CODECS
         self._size = size
+        # Per reader, not per process: a converter shared across readers outlives the fork
+        # into DataLoader workers, and the forked copy deadlocks (measured: a hung worker).
         self._reformatter = VideoReformatter()
         try:
             packets = [
