@@ -60,8 +60,8 @@ def resolve_backend(backend: str) -> str:
     """The backend `open_video` uses: "auto" is PyAV; "decord" stays selectable.
 
     msta's PyAV reader decodes only what the sampled frames depend on and is faster than
-    decord 0.6 on every stream measured (1.2-1.6x per 8-frame clip: H.264 with 1 or 12-frame
-    keyframe intervals, 320x240 and 640x360, VP9; docs/benchmarks.md). decord also returns
+    decord 0.6 on every stream measured (1.2-2.2x per 8-frame clip: H.264 with 250 or 12-frame
+    keyframe intervals, 320x240 and 640x360, VP9; bench/decode_speed.py). decord also returns
     wrong frames from AVIs with B-frames (AVI stores no presentation timestamps; dmlc/decord
     issues 195 and 252, reproduced in msta's tests).
     """
