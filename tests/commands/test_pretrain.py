@@ -14,6 +14,7 @@ runner = CliRunner()
         (["--position-share", "0.8", "--shape-share", "0.5"], "add up to at most 1"),
         (["--device", "tpu"], "--device must be cpu or cuda"),
         (["--steps", "0"], "--steps must be at least 1"),
+        (["--position-loss", "-1"], "--position-loss must be at least 0"),
     ],
 )
 def test_bad_options_exit_2_with_the_reason(tmp_path, options, message):

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import open_clip
 import torch
 
@@ -17,6 +19,18 @@ def test_same_seed_gives_identical_weights_in_a_loadable_open_clip_folder(tmp_pa
     model = open_clip.create_model(f"local-dir:{tmp_path / 'a'}")
     assert sum(p.numel() for p in model.parameters()) == summary["parameters"]
     assert (tmp_path / "a" / "training_log.csv").read_text().startswith("step,seconds,loss")
+
+
+def test_the_position_loss_trains_the_image_tower_and_leaves_no_head_in_the_model(tmp_path):
+    plain = pretrain(tmp_path / "plain", OPTIONS)
+    summary = pretrain(tmp_path / "position", replace(OPTIONS, position_loss=1.0))
+    weights = "open_clip_model.safetensors"
+    assert summary["options"]["position_loss"] == 1.0 and plain["options"]["position_loss"] == 0.0
+    assert summary["parameters"] == plain["parameters"]  # the auxiliary head is not saved
+    assert (tmp_path / "plain" / weights).read_bytes() != (tmp_path / "position" / weights).read_bytes()
+    first = dict(open_clip.create_model(f"local-dir:{tmp_path / 'plain'}").named_parameters())
+    second = dict(open_clip.create_model(f"local-dir:{tmp_path / 'position'}").named_parameters())
+    assert not torch.equal(first["visual.proj"], second["visual.proj"])
 
 
 def test_schedule_warms_up_then_decays_to_zero():
