@@ -142,8 +142,8 @@ def markdown(results: pd.DataFrame, args: argparse.Namespace) -> str:
         f"Run: world `{args.world.name}` ({args.train_per_class} training / {args.test_per_class} test videos per class;",
         f"16-shot base lists), seeds as listed per row, {args.epochs or 'recipe'} epochs, overrides for every variant: "
         f"{' '.join(args.override) or 'none'}. The machine of each run is in the last column of *Every run*;",
-        "*train_seconds* is wall-clock training time per run, which depends on how many runs shared the",
-        f"machine (up to {args.jobs} at a time in the last invocation).",
+        "*train_seconds* is wall-clock training time per run, which depends on the machine and on how many",
+        "runs or other jobs shared it.",
         "",
         markdown_table(table),
         "",
