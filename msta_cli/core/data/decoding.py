@@ -236,7 +236,7 @@ class _PyAVReader(_Reader):
     from 150 needs its frames, the keyframe before each and the reference frames between, not
     every frame. So for each wanted frame decoding starts at the last keyframe it depends on;
     overlapping spans are merged into one pass; in a pass, frames that are neither wanted nor
-    referenced are skipped by the decoder (NONREF_CODECS); and one reused swscale context
+    referenced are skipped by the decoder (NONREF_CODECS); and the reader's swscale context
     converts only the wanted frames. The result is bit-identical to decoding every frame.
 
     Opening demuxes every packet (no decoding) to learn each frame's timestamp and the
