@@ -43,7 +43,8 @@ class TokenLayout(Protocol):
     """Maps a vision block's tokens onto (clip, frame) so a convolution can run over frames."""
 
     def over_frames(self, tokens: torch.Tensor, conv: nn.Module) -> torch.Tensor:
-        """Apply `conv` (a Conv1d over time) to every token position present in every frame."""
+        """Apply `conv` (adapter.TemporalConv: over the frames of (clips, frames, tokens, channels))
+        to every token position present in every frame."""
         ...
 
 
@@ -62,12 +63,8 @@ class FramewiseLayout:
         clips, remainder = divmod(frames_times_clips, self.num_frames)
         if remainder:
             raise ValueError(f"{frames_times_clips} frame images do not split into clips of {self.num_frames} frames")
-        # (B*T, N, C) -> (B*N, C, T): every token position of every frame is one time series.
-        series = tokens.reshape(clips, self.num_frames, num_tokens, channels).permute(0, 2, 3, 1)
-        mixed = conv(series.reshape(clips * num_tokens, channels, self.num_frames))
-        out_channels = mixed.shape[1]
-        mixed = mixed.reshape(clips, num_tokens, out_channels, self.num_frames).permute(0, 3, 1, 2)
-        return mixed.reshape(frames_times_clips, num_tokens, out_channels)
+        mixed = conv(tokens.reshape(clips, self.num_frames, num_tokens, channels))
+        return mixed.reshape(frames_times_clips, num_tokens, mixed.shape[-1])
 
 
 class Backbone(nn.Module):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from msta_cli.core.adapter import MstaBlockAdapter
+from msta_cli.core.adapter import MstaBlockAdapter, TemporalConv
 from msta_cli.core.backbone import FramewiseLayout
 from msta_cli.core.errors import InputError
 
@@ -31,6 +31,27 @@ def test_temporal_path_mixes_only_neighbouring_frames(temporal):
     adapter = MstaBlockAdapter(VISION, TEXT, RANK, temporal=temporal)
     assert _frames_changed(adapter, perturbed_frame=3) == {(0, 2), (0, 3), (0, 4)}
     assert _frames_changed(adapter, perturbed_frame=0) == {(0, 0), (0, 1)}
+
+
+@pytest.mark.parametrize("in_channels, out_channels, groups", [(16, 64, 16), (8, 64, 4), (64, 64, 64)])
+def test_temporal_conv_matches_torch_conv1d_over_frames_forward_and_backward(in_channels, out_channels, groups):
+    torch.manual_seed(0)
+    ours = TemporalConv(in_channels, out_channels, groups=groups)
+    reference = torch.nn.Conv1d(in_channels, out_channels, 3, padding=1, groups=groups)
+    reference.load_state_dict(ours.state_dict())
+    series = torch.randn(2, FRAMES, TOKENS, in_channels, requires_grad=True)
+    per_token = series.permute(0, 2, 3, 1).reshape(2 * TOKENS, in_channels, FRAMES)
+    expected = reference(per_token).reshape(2, TOKENS, out_channels, FRAMES).permute(0, 3, 1, 2)
+    got = ours(series)
+    torch.testing.assert_close(got, expected)
+    upstream = torch.randn_like(got)
+    (expected_input_grad,) = torch.autograd.grad(expected, series, upstream, retain_graph=True)
+    expected.backward(upstream)
+    (input_grad,) = torch.autograd.grad(got, series, upstream, retain_graph=True)
+    got.backward(upstream)
+    torch.testing.assert_close(input_grad, expected_input_grad)
+    torch.testing.assert_close(ours.weight.grad, reference.weight.grad)
+    torch.testing.assert_close(ours.bias.grad, reference.bias.grad)
 
 
 def test_without_temporal_path_nothing_crosses_frames():
