@@ -8,6 +8,8 @@ training can go on.
 from __future__ import annotations
 
 import importlib.util
+import os
+import threading
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -236,7 +238,7 @@ class _PyAVReader(_Reader):
     from 150 needs its frames, the keyframe before each and the reference frames between, not
     every frame. So for each wanted frame decoding starts at the last keyframe it depends on;
     overlapping spans are merged into one pass; in a pass, frames that are neither wanted nor
-    referenced are skipped by the decoder (NONREF_CODECS); and the reader's swscale context
+    referenced are skipped by the decoder (NONREF_CODECS); and the thread's swscale context
     converts only the wanted frames. The result is bit-identical to decoding every frame.
 
     Opening demuxes every packet (no decoding) to learn each frame's timestamp and the
@@ -258,9 +260,6 @@ class _PyAVReader(_Reader):
         self._stream.codec_context.thread_count = num_threads
         self._skips_nonref = self._stream.codec_context.name in NONREF_CODECS
         self._size = size
-        # Per reader, not per process: a converter shared across readers outlives the fork
-        # into DataLoader workers, and the forked copy deadlocks (measured: a hung worker).
-        self._reformatter = VideoReformatter()
         try:
             packets = [
                 (_timestamp(packet), packet.is_keyframe)
@@ -337,11 +336,32 @@ class _PyAVReader(_Reader):
             index = wanted.get(frame.pts)
             if index is not None and index not in frames:
                 height, width = self._size or (frame.height, frame.width)
-                rgb = self._reformatter.reformat(frame, format="rgb24", height=height, width=width)
+                rgb = _own_reformatter().reformat(frame, format="rgb24", height=height, width=width)
                 frames[index] = rgb.to_ndarray()
 
     def close(self) -> None:
         self._container.close()
+
+
+_converters = threading.local()
+# Converters inherited through a fork: kept referenced so that they are never freed in the child.
+_inherited: list[VideoReformatter] = []
+
+
+def _own_reformatter() -> VideoReformatter:
+    """This thread's swscale converter, made in this process.
+
+    Reused across readers because setting one up costs 3-7 ms (more than converting a whole
+    clip; measured on this project's VMs), which a reader per clip would pay every time. One
+    made before a fork is never used (or freed) in the child: the forked copy deadlocked a
+    DataLoader worker.
+    """
+    made = getattr(_converters, "made", None)
+    if made is None or made[0] != os.getpid():
+        if made is not None:
+            _inherited.append(made[1])
+        _converters.made = made = (os.getpid(), VideoReformatter())
+    return made[1]
 
 
 def _timestamp(packet: av.Packet) -> int | None:

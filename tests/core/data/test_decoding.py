@@ -1,6 +1,8 @@
 """Decoding returns exactly the requested frames and names the file and reason when it cannot."""
 
+import multiprocessing
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import av
 import numpy as np
@@ -48,6 +50,38 @@ def test_get_batch_returns_the_requested_frames(videos, backend, suffix):
         assert indices_of(frames) == wanted
         # a later, earlier request seeks backwards
         assert indices_of(reader.get_batch([2, 3])) == [2, 3]
+
+
+def _decode_in_child(path, queue) -> None:
+    with open_video(path) as reader:
+        queue.put(indices_of(reader.get_batch([0, 5, 30])))
+
+
+def test_forked_workers_decode_after_the_parent_has_decoded(videos):
+    """The colour converter is reused within a process; a forked child must make its own."""
+    with open_video(videos[".mp4"]) as reader:
+        reader.get_batch([1, 2])
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    children = [context.Process(target=_decode_in_child, args=(videos[".mp4"], queue)) for _ in range(2)]
+    for child in children:
+        child.start()
+    try:
+        results = [queue.get(timeout=60) for _ in children]
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            child.kill()
+    assert results == [[0, 5, 30], [0, 5, 30]]
+
+
+def test_threads_decode_side_by_side(videos):
+    def decode(start: int) -> list[int]:
+        with open_video(videos[".mp4"]) as reader:
+            return [indices_of(reader.get_batch([start, start + 1]))[0] for _ in range(20)]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(decode, [0, 10, 20, 30])) == [[start] * 20 for start in (0, 10, 20, 30)]
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
