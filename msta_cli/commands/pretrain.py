@@ -29,6 +29,9 @@ def pretrain_tiny(
     position_loss: float = typer.Option(
         PretrainOptions.position_loss, help="Weight of an auxiliary loss predicting each still's position cell (0: none)."
     ),
+    orientation_loss: float = typer.Option(
+        PretrainOptions.orientation_loss, help="Weight of an auxiliary loss regressing each still's angle (0: none)."
+    ),
     device: str = typer.Option(PretrainOptions.device, help="cpu or cuda; a GPU takes minutes instead of half an hour."),
 ) -> None:
     """Contrastively pre-train msta-tiny on captioned stills of the synthetic world (stage 1)."""
@@ -36,12 +39,13 @@ def pretrain_tiny(
         raise InputError("--steps must be at least 1 and --batch-size at least 2")
     if not (0 <= position_share and 0 <= shape_share and position_share + shape_share <= 1):
         raise InputError("--position-share and --shape-share must be at least 0 and add up to at most 1")
-    if position_loss < 0:
-        raise InputError(f"--position-loss must be at least 0; got {position_loss}")
+    for flag, weight in (("--position-loss", position_loss), ("--orientation-loss", orientation_loss)):
+        if weight < 0:
+            raise InputError(f"{flag} must be at least 0; got {weight}")
     if device not in ("cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
         raise InputError(f"--device must be cpu or cuda (with a visible GPU); got {device!r}")
     options = PretrainOptions(steps=steps, seed=seed, batch_size=batch_size, lr=lr, threads=threads,
                               position_share=position_share, shape_share=shape_share, position_loss=position_loss,
-                              device=device)
+                              orientation_loss=orientation_loss, device=device)
     summary = pretrain(out, options, on_log=lambda row: console.print("  ".join(f"{k} {row[k]}" for k in _KEYS if k in row)))
     console.print(f"wrote {out} in {summary['wall_clock_seconds']} s; final zero-shot: {summary['final']}")

@@ -15,6 +15,7 @@ runner = CliRunner()
         (["--device", "tpu"], "--device must be cpu or cuda"),
         (["--steps", "0"], "--steps must be at least 1"),
         (["--position-loss", "-1"], "--position-loss must be at least 0"),
+        (["--orientation-loss", "-0.5"], "--orientation-loss must be at least 0"),
     ],
 )
 def test_bad_options_exit_2_with_the_reason(tmp_path, options, message):

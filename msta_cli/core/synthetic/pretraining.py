@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from msta_cli.core.files import atomic_path, write_text_atomic
 from msta_cli.core.synthetic import stills
+from msta_cli.core.synthetic.renderer import ROTATIONAL_SYMMETRY
 from msta_cli.core.synthetic.vocabulary import (
     COLOURS, POSITIONS, SHAPES, SIZES, VOCABULARY_FILE, Caption, CompactTokenizer, vocabulary_text,
 )
@@ -56,6 +57,9 @@ class PretrainOptions:
     # Weight of an auxiliary loss: a linear head (discarded afterwards) predicts each still's
     # 3 x 3 position cell from its image embedding. 0 is plain contrastive pre-training.
     position_loss: float = 0.0
+    # Weight of a second auxiliary loss: a linear head (discarded too) regresses each still's
+    # angle, as (cos, sin) of the angle times the shape's rotational symmetry; circles left out.
+    orientation_loss: float = 0.0
     eval_every: int = 250
     eval_images: int = 1000
     # One thread was faster than two on the 2 cores shared with other jobs where msta-tiny was made.
@@ -85,6 +89,17 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch
     logits = logit_scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).t()
     targets = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+def orientation_loss(predicted: torch.Tensor, captions: list[Caption], angles: list[float]) -> torch.Tensor:
+    """Mean squared error of (cos, sin)(symmetry x angle): one target per distinguishable pose."""
+    symmetry = torch.tensor([float(ROTATIONAL_SYMMETRY[caption.shape]) for caption in captions])
+    turned = torch.deg2rad(torch.tensor(angles)) * symmetry
+    target = torch.stack([turned.cos(), turned.sin()], dim=1).to(predicted)
+    keep = (symmetry > 0).to(predicted.device)
+    if not keep.any():
+        return predicted.sum() * 0.0
+    return F.mse_loss(predicted[keep], target[keep])
 
 
 def learning_rate(step: int, options: PretrainOptions) -> float:
@@ -123,8 +138,8 @@ def zero_shot_accuracy(model: open_clip.CLIP, tokenizer: CompactTokenizer, seed:
     return {key: round(value, 1) for key, value in result.items()}
 
 
-def _optimizer(model: torch.nn.Module, options: PretrainOptions, head: torch.nn.Module | None) -> torch.optim.AdamW:
-    named = list(model.named_parameters()) + (list(head.named_parameters(prefix="position_head")) if head else [])
+def _optimizer(model: torch.nn.Module, options: PretrainOptions, heads: torch.nn.ModuleDict) -> torch.optim.AdamW:
+    named = list(model.named_parameters()) + list(heads.named_parameters(prefix="heads"))
     decay = [p for n, p in named if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in named if not (p.ndim >= 2 and "embedding" not in n)]
     groups = [{"params": decay, "weight_decay": options.weight_decay}, {"params": rest, "weight_decay": 0.0}]
@@ -141,23 +156,31 @@ def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None]
     device = torch.device(options.device)
     model = open_clip.CLIP(**config).to(device)
     # Contrastive pre-training alone leaves position out of the image embedding (a linear probe
-    # reads it at chance), though a supervised head learns it in a few hundred steps.
-    position_head = torch.nn.Linear(config["embed_dim"], len(POSITIONS)).to(device) if options.position_loss else None
-    optimizer = _optimizer(model, options, position_head)
+    # reads it at chance), though a supervised head learns it in a few hundred steps. No caption
+    # names an angle, so without a head the image embedding need not hold one either.
+    heads = torch.nn.ModuleDict()
+    if options.position_loss:
+        heads["position"] = torch.nn.Linear(config["embed_dim"], len(POSITIONS))
+    if options.orientation_loss:
+        heads["orientation"] = torch.nn.Linear(config["embed_dim"], 2)
+    heads.to(device)
+    optimizer = _optimizer(model, options, heads)
     rows: list[dict] = []
     started = time.monotonic()
     for step in range(options.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, options)
-        images, texts, captions = stills.batch(
+        images, texts, captions, angles = stills.batch(
             np.random.default_rng([options.seed, step]), options.batch_size, options.position_share, options.shape_share
         )
         image_features = model.encode_image(to_tensor(images).to(device))
         text_features = model.encode_text(tokenizer(texts).to(device))
         loss = contrastive_loss(image_features, text_features, model.logit_scale.exp())
-        if position_head is not None:
+        if "position" in heads:
             cells = torch.tensor([POSITIONS.index(caption.position) for caption in captions], device=device)
-            loss = loss + options.position_loss * F.cross_entropy(position_head(image_features), cells)
+            loss = loss + options.position_loss * F.cross_entropy(heads["position"](image_features), cells)
+        if "orientation" in heads:
+            loss = loss + options.orientation_loss * orientation_loss(heads["orientation"](image_features), captions, angles)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

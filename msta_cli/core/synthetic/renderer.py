@@ -14,6 +14,8 @@ from PIL import Image, ImageDraw
 
 SUPERSAMPLE = 2
 _STAR_INNER = 0.45
+# Turning a shape by 360 / n degrees leaves it unchanged; 0: every turn does (circles).
+ROTATIONAL_SYMMETRY = {"circle": 0, "square": 4, "triangle": 3, "star": 5, "cross": 4}
 _CROSS_HALF_WIDTH = 0.33
 
 

@@ -32,8 +32,13 @@ def jittered_colour(name: str, rng: np.random.Generator) -> tuple[int, int, int]
 
 def still(caption: Caption, rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.ndarray:
     """A (size, size, 3) uint8 picture of `caption`, with jittered colour, size, place and angle."""
+    return draw_frame(still_state(caption, rng, size), size)
+
+
+def still_state(caption: Caption, rng: np.random.Generator, size: int = IMAGE_SIZE) -> FrameState:
+    """The drawn state of `caption`'s still: its angle is not in the caption but some losses need it."""
     x, y = cell_centre(caption.position, size)
-    state = FrameState(
+    return FrameState(
         shape=caption.shape,
         colour=jittered_colour(caption.colour, rng),
         x=x + rng.uniform(-POSITION_JITTER, POSITION_JITTER),
@@ -41,7 +46,6 @@ def still(caption: Caption, rng: np.random.Generator, size: int = IMAGE_SIZE) ->
         radius=SIZE_RADIUS[caption.size] + rng.uniform(-RADIUS_JITTER, RADIUS_JITTER),
         angle=float(rng.uniform(0, 360)),
     )
-    return draw_frame(state, size)
 
 
 def random_caption(rng: np.random.Generator) -> Caption:
@@ -63,8 +67,8 @@ def _groups(rng: np.random.Generator, count: int, variants) -> list[Caption]:
 
 def batch(
     rng: np.random.Generator, count: int, position_share: float = 0.5, shape_share: float = 0.0, group: int = 8,
-) -> tuple[np.ndarray, list[str], list[Caption]]:
-    """`count` stills with sampled captions: hard-negative groups first, then random ones.
+) -> tuple[np.ndarray, list[str], list[Caption], list[float]]:
+    """`count` stills with sampled captions and their angles: hard-negative groups first, then random ones.
 
     A `position_share` of the batch comes in groups of `group` that differ only in position, then a
     `shape_share` in groups that differ only in shape (every shape once).
@@ -77,5 +81,6 @@ def batch(
         Caption(str(shape), anchor.colour, anchor.size, anchor.position) for shape in rng.permutation(SHAPES)
     ])
     captions += [random_caption(rng) for _ in range(count - len(captions))]
-    images = np.stack([still(caption, rng) for caption in captions])
-    return images, [caption.text(rng) for caption in captions], captions
+    states = [still_state(caption, rng) for caption in captions]
+    images = np.stack([draw_frame(state, IMAGE_SIZE) for state in states])
+    return images, [caption.text(rng) for caption in captions], captions, [state.angle for state in states]

@@ -138,17 +138,21 @@ def descriptions(action: ActionClass) -> dict[str, list[str]]:
     return {"spatial": spatial, "temporal": temporal}
 
 
-
-def direction_pair_accuracy(class_names: list[str], labels: np.ndarray, probabilities: np.ndarray) -> float:
+def direction_pair_accuracy(
+    class_names: list[str], labels: np.ndarray, probabilities: np.ndarray, pair: tuple[str, str] | None = None
+) -> float:
     """Share of videos of paired classes scored above their time-reversed partner (chance: 50%).
 
-    Only frame order separates a pair, so this isolates what the temporal path learned.
+    Only frame order separates a pair, so this isolates what the temporal path learned. `pair`
+    (one of DIRECTION_PAIRS) keeps that pair's videos only: each pair changes a different
+    attribute over time (position, angle, size), and the temporal path can only order frames
+    whose embeddings hold that attribute.
     """
     index = {name: i for i, name in enumerate(class_names)}
     wins = []
     for label, scores in zip(labels, probabilities):
         shape, _, motion = class_names[label].partition(" ")
         partner = ActionClass(shape, motion).partner()
-        if partner is not None and partner.name in index:
+        if partner is not None and partner.name in index and (pair is None or motion in pair):
             wins.append(scores[label] > scores[index[partner.name]])
     return 100.0 * float(np.mean(wins)) if wins else float("nan")

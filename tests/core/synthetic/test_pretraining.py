@@ -1,9 +1,11 @@
+import math
 from dataclasses import replace
 
 import open_clip
 import torch
 
-from msta_cli.core.synthetic.pretraining import PretrainOptions, learning_rate, pretrain
+from msta_cli.core.synthetic.pretraining import PretrainOptions, learning_rate, orientation_loss, pretrain
+from msta_cli.core.synthetic.vocabulary import Caption
 
 OPTIONS = PretrainOptions(steps=2, batch_size=8, warmup_steps=1, eval_every=2, eval_images=8, threads=1)
 
@@ -31,6 +33,25 @@ def test_the_position_loss_trains_the_image_tower_and_leaves_no_head_in_the_mode
     first = dict(open_clip.create_model(f"local-dir:{tmp_path / 'plain'}").named_parameters())
     second = dict(open_clip.create_model(f"local-dir:{tmp_path / 'position'}").named_parameters())
     assert not torch.equal(first["visual.proj"], second["visual.proj"])
+
+
+def test_the_orientation_loss_trains_the_image_tower_and_leaves_no_head_in_the_model(tmp_path):
+    plain = pretrain(tmp_path / "plain", OPTIONS)
+    summary = pretrain(tmp_path / "oriented", replace(OPTIONS, orientation_loss=1.0))
+    assert summary["options"]["orientation_loss"] == 1.0 and summary["parameters"] == plain["parameters"]
+    first = dict(open_clip.create_model(f"local-dir:{tmp_path / 'plain'}").named_parameters())
+    second = dict(open_clip.create_model(f"local-dir:{tmp_path / 'oriented'}").named_parameters())
+    assert not torch.equal(first["visual.proj"], second["visual.proj"])
+
+
+def test_orientation_target_is_the_same_for_angles_a_symmetry_turn_apart_and_ignores_circles():
+    captions = [Caption("square", "red", "small", "top"), Caption("square", "red", "small", "top"),
+                Caption("triangle", "red", "small", "top"), Caption("circle", "red", "small", "top")]
+    perfect = torch.tensor([[math.cos(math.radians(4 * 10)), math.sin(math.radians(4 * 10))]] * 2
+                           + [[math.cos(math.radians(3 * 50)), math.sin(math.radians(3 * 50))], [5.0, 5.0]])
+    assert orientation_loss(perfect, captions, [10.0, 100.0, 170.0, 33.0]).item() < 1e-10
+    assert orientation_loss(perfect, captions, [10.0, 55.0, 170.0, 33.0]).item() > 0.1
+    assert orientation_loss(perfect[3:], captions[3:], [33.0]).item() == 0.0
 
 
 def test_schedule_warms_up_then_decays_to_zero():

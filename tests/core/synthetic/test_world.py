@@ -47,7 +47,7 @@ def test_base_novel_split_shares_every_word_but_no_combination():
 
 def test_stage1_captions_have_no_motion_words_but_every_world_sentence_is_in_the_vocabulary():
     tokenizer = CompactTokenizer.build(vocabulary_text(), 24)
-    _, captions, _ = stills.batch(np.random.default_rng(0), 256)
+    _, captions, _, _ = stills.batch(np.random.default_rng(0), 256)
     # "left" and "right" are position words too; the verbs and the other directions never appear.
     motion_words = {motion.split()[0] for motion in MOTIONS} | {"video", "up", "down", "clockwise", "counter-clockwise"}
     assert not motion_words & {word for caption in captions for word in caption.split()}
@@ -72,8 +72,18 @@ def test_direction_pair_accuracy_compares_each_video_with_its_reversed_partner()
     assert direction_pair_accuracy(names, np.array([0, 1, 2]), probabilities) == 50.0
 
 
+def test_direction_pair_accuracy_of_one_pair_keeps_only_that_pairs_videos():
+    names = ["square moving left", "square moving right", "star growing", "star shrinking"]
+    probabilities = np.array([[0.6, 0.4, 0, 0], [0.7, 0.3, 0, 0], [0, 0, 0.9, 0.1], [0, 0, 0.2, 0.8]])
+    labels = np.array([0, 1, 2, 3])
+    assert direction_pair_accuracy(names, labels, probabilities) == 75.0
+    assert direction_pair_accuracy(names, labels, probabilities, ("moving left", "moving right")) == 50.0
+    assert direction_pair_accuracy(names, labels, probabilities, ("growing", "shrinking")) == 100.0
+    assert np.isnan(direction_pair_accuracy(names, labels, probabilities, ("moving up", "moving down")))
+
+
 def test_hard_negative_groups_differ_in_exactly_their_attribute():
-    _, _, captions = stills.batch(np.random.default_rng(3), 40, position_share=0.4, shape_share=0.5)
+    _, _, captions, _ = stills.batch(np.random.default_rng(3), 40, position_share=0.4, shape_share=0.5)
     position_groups, shape_groups = captions[:16], captions[16:36]
     for start in (0, 8):
         group = position_groups[start : start + 8]
