@@ -24,7 +24,9 @@ from msta_cli.core.prepare.check import check_videos
 from msta_cli.core.prepare.progress import Progress, no_progress
 from msta_cli.core.prepare.protocols import base2novel, fewshot
 from msta_cli.core.prepare.writer import MANIFEST, labels_csv, manifest_yaml, problems_csv, rows_csv, write_outputs
-from msta_cli.core.synthetic.world import FRAMES, ActionClass, base_classes, classes, descriptions, novel_classes, render_clip
+from msta_cli.core.synthetic.world import (
+    DIRECTION_PAIRS, FRAMES, ActionClass, base_classes, classes, descriptions, novel_classes, render_clip,
+)
 
 VIDEO_FOLDER = "videos"
 DESCRIPTIONS = "descriptions.json"
@@ -49,7 +51,12 @@ def ordered_classes() -> list[ActionClass]:
 
 
 def video_seed(options: SyntheticOptions, action: ActionClass, split: str, index: int) -> list[int]:
-    return [options.seed, classes().index(action), SPLITS.index(split), index]
+    """Both members of a direction pair take the first member's seeds: video i of "square moving
+    right" is video i of "square moving left" played backwards, so within a split only the order
+    of the frames tells the two classes apart (with a seed per class, each class also had its own
+    colours and places, which a model could memorise instead of learning order)."""
+    drawn = ActionClass(action.shape, DIRECTION_PAIRS[action.group][0]) if action.partner() else action
+    return [options.seed, classes().index(drawn), SPLITS.index(split), index]
 
 
 def encode_mp4(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 10) -> None:

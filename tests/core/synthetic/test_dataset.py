@@ -55,6 +55,22 @@ def test_decoded_videos_are_the_rendered_frames_in_order(world):
     assert errors.max() < 4 and all(errors[t] < np.abs(decoded[t] - expected[t + 1]).mean() for t in range(len(expected) - 1))
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_each_video_of_a_pairs_second_class_is_the_first_class_video_reversed(split):
+    for action in classes():
+        partner = action.partner()
+        if partner is None:
+            assert video_seed(OPTIONS, action, split, 0) not in [video_seed(OPTIONS, other, split, 0) for other in classes() if other != action]
+            continue
+        for index in range(2):
+            mine = render_clip(action, video_seed(OPTIONS, action, split, index))
+            theirs = render_clip(partner, video_seed(OPTIONS, partner, split, index))
+            assert np.array_equal(mine, theirs[::-1]), (action.name, index)
+    first, other = ActionClass("star", "moving left"), ActionClass("cross", "moving left")
+    assert not np.array_equal(render_clip(first, video_seed(OPTIONS, first, split, 0)), render_clip(first, video_seed(OPTIONS, first, split, 1)))
+    assert video_seed(OPTIONS, first, split, 0) != video_seed(OPTIONS, other, split, 0)
+
+
 def test_rerun_with_the_same_options_writes_identical_lists(world, tmp_path):
     write_synthetic(tmp_path, OPTIONS)
     for name in ("labels.csv", "train.csv", "base2novel/train_s1.csv", "fewshot/train_k2.csv", "descriptions.json"):
