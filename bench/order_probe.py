@@ -10,9 +10,18 @@ videos of each), three measurements:
   paired classes only, with the given temporal up-projection (grouped, depthwise or none).
 Each prints direction-pair accuracy on the test videos (chance 50%).
 
+Two more, per direction pair:
+- `margins --runs RUN ...`: for trained runs (e.g. of bench/synthetic_ablation.py), how far the
+  model's order moves a pair's logit margin (true minus partner class) between a test clip and
+  the same clip reversed, against how much that margin varies from clip to clip of one class.
+- `descriptions`: cosine similarity of the two members' frozen description embeddings (L_CC's
+  targets) and of their class-name embeddings.
+
 Run from the repository root:
   python -m bench.order_probe probe [--backbone local-dir:DIR]
   python -m bench.order_probe train grouped --epochs 40
+  python -m bench.order_probe margins --runs runs/synthetic-ablation/e60-adapter.up_init-zero/MSTA-plus-L_CC/seed1
+  python -m bench.order_probe descriptions [--backbone local-dir:DIR]
 """
 
 from __future__ import annotations
@@ -30,13 +39,17 @@ import torch
 import yaml
 
 from bench.synthetic_ablation import RECIPE, score
+from msta_cli.core.checkpoint import model_from_checkpoint
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.data.dataset import VideoClipDataset
 from msta_cli.core.model import create_model
 from msta_cli.core.synthetic import stills
 from msta_cli.core.synthetic.pretraining import to_tensor
 from msta_cli.core.synthetic.vocabulary import POSITIONS, SHAPES
-from msta_cli.core.synthetic.world import direction_pair_accuracy
+from msta_cli.core.synthetic.dataset import SyntheticOptions, video_seed
+from msta_cli.core.synthetic.world import (
+    DIRECTION_PAIRS, VIDEO_SHAPES, ActionClass, descriptions, direction_pair_accuracy, render_clip,
+)
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.run_directory import start_run_directory
 from msta_cli.core.training.trainer import load_training_data, train_run
@@ -135,23 +148,76 @@ def train(subset: Path, temporal: str, epochs: int, overrides: list[str], out: P
     return [json.dumps(row)]
 
 
+def margins(runs: list[Path]) -> list[str]:
+    """Per pair: the order margin (logit margin of a clip minus that of its reverse), how often its
+    sign is right, and the clip-to-clip spread of the margin that the pair's shared frames cause."""
+    options = SyntheticOptions(train_per_class=32, test_per_class=16)
+    lines = ["| run | pair | 1 - cos(clip, reversed) | order margin | right sign | clip-to-clip spread |",
+             "|---|---|---|---|---|---|"]
+    for run in runs:
+        model = model_from_checkpoint(run / "checkpoints" / "last").eval()
+        mean = torch.tensor(model.backbone.preprocessing.mean).view(1, 1, 3, 1, 1)
+        std = torch.tensor(model.backbone.preprocessing.std).view(1, 1, 3, 1, 1)
+        for first, second in DIRECTION_PAIRS:
+            distance, order, right, spread = [], [], [], []
+            for shape in VIDEO_SHAPES:
+                action, partner = ActionClass(shape, first), ActionClass(shape, second)
+                seeds = [video_seed(options, action, "test", index) for index in range(options.test_per_class)]
+                clips = torch.from_numpy(np.stack([render_clip(action, seed) for seed in seeds]))
+                clips = (clips.permute(0, 1, 4, 2, 3).float() / 255 - mean) / std
+                with torch.no_grad():
+                    forward, backward = model.encode_video(clips), model.encode_video(clips.flip(1))
+                    names = model.class_embeddings([action.name, partner.name])
+                direction = model.backbone.logit_scale() * (names[0] - names[1])
+                margin = forward @ direction
+                distance.append(1 - (forward * backward).sum(1))
+                order.append(margin - backward @ direction)
+                spread.append((margin - margin.mean()).abs())
+            order_margin = torch.cat(order)
+            # Without a temporal path a clip and its reverse embed identically: no sign to count.
+            signs = f"{100 * (order_margin > 0).float().mean():.0f}%" if order_margin.abs().max() > 1e-4 else "-"
+            lines.append(f"| {run} | {first} / {second} | {torch.cat(distance).mean():.4f} | {order_margin.mean():+.3f} | "
+                         f"{signs} | {torch.cat(spread).mean():.3f} |")
+    return lines
+
+
+def description_similarity(overrides: list[str]) -> list[str]:
+    model = create_model(load_config(RECIPE, overrides), "cpu", adapters=False).eval()
+    lines = ["| pair | spatial descriptions | temporal descriptions | class names |", "|---|---|---|---|"]
+    for first, second in DIRECTION_PAIRS:
+        action, partner = ActionClass("square", first), ActionClass("square", second)
+        cosines = []
+        for kind in ("spatial", "temporal"):
+            embeddings = model.description_embeddings([descriptions(action)[kind], descriptions(partner)[kind]])
+            cosines.append(float(embeddings[0] @ embeddings[1]))
+        with torch.no_grad():
+            names = model.class_embeddings([action.name, partner.name])
+        cosines.append(float(names[0] @ names[1]))
+        lines.append(f"| {first} / {second} | " + " | ".join(f"{value:.4f}" for value in cosines) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["probe", "train"])
+    parser.add_argument("what", choices=["probe", "train", "margins", "descriptions"])
     parser.add_argument("temporal", nargs="?", default="grouped", choices=["grouped", "depthwise", "none"])
     parser.add_argument("--world", type=Path, default=Path("data/synthetic-bench"))
     parser.add_argument("--backbone", default=None, help="e.g. local-dir:DIR (default: the recipe's msta-tiny)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/order-probe"))
+    parser.add_argument("--runs", type=Path, nargs="+", default=[], help="margins: run folders with checkpoints/last")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    subset = args.out / "paired-classes"
-    if not (subset / "dataset.yaml").is_file():
-        write_paired_subset(args.world, subset)
     overrides = [f"model.backbone={args.backbone}"] if args.backbone else []
-    lines = probe(subset, overrides) if args.what == "probe" else train(subset, args.temporal, args.epochs, overrides, args.out)
+    if args.what in ("margins", "descriptions"):
+        lines = margins(args.runs) if args.what == "margins" else description_similarity(overrides)
+    else:
+        subset = args.out / "paired-classes"
+        if not (subset / "dataset.yaml").is_file():
+            write_paired_subset(args.world, subset)
+        lines = probe(subset, overrides) if args.what == "probe" else train(subset, args.temporal, args.epochs, overrides, args.out)
     print(f"machine: {platform.machine()} CPU, {args.threads} thread(s), torch {torch.__version__}; "
           f"backbone {args.backbone or 'msta-tiny'}")
     print("\n".join(lines))
