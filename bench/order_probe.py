@@ -115,13 +115,17 @@ def probe(subset: Path, overrides: list[str]) -> list[str]:
     model = create_model(config, "cpu", adapters=False).eval()
     names = pd.read_csv(subset / "labels.csv")["name"].tolist()
     (train, train_labels), (test, test_labels) = frame_embeddings(model, subset, "train"), frame_embeddings(model, subset, "test")
-    lines = ["| frozen per-frame embeddings, linear probe | test top-1 | test direction pairs |", "|---|---|---|"]
+    pairs = [f"{first} / {second}" for first, second in DIRECTION_PAIRS]
+    lines = ["| frozen per-frame embeddings, linear probe | test top-1 | test direction pairs | " + " | ".join(pairs) + " |",
+             "|---" * (3 + len(pairs)) + "|"]
     for name, view in [("mean of the frames (MSTA's pooling)", lambda x: x.mean(1)),
                        ("frames concatenated in order", lambda x: x.flatten(1)),
                        ("last frame minus first", lambda x: x[:, -1] - x[:, 0])]:
         probabilities = linear_probe(view(train), train_labels, view(test), len(names))
+        outputs = (names, test_labels.numpy(), probabilities)
         top1 = 100 * float((probabilities.argmax(1) == test_labels.numpy()).mean())
-        lines.append(f"| {name} | {top1:.1f} | {direction_pair_accuracy(names, test_labels.numpy(), probabilities):.1f} |")
+        per_pair = " | ".join(f"{direction_pair_accuracy(*outputs, pair):.1f}" for pair in DIRECTION_PAIRS)
+        lines.append(f"| {name} | {top1:.1f} | {direction_pair_accuracy(*outputs):.1f} | {per_pair} |")
     rng = np.random.default_rng(0)
     captions = [stills.random_caption(rng) for _ in range(3000)]
     with torch.no_grad():
