@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import shutil
 import time
@@ -45,6 +46,7 @@ from msta_cli.core.data.dataset import VideoClipDataset
 from msta_cli.core.model import create_model
 from msta_cli.core.synthetic import stills
 from msta_cli.core.synthetic.pretraining import to_tensor
+from msta_cli.core.synthetic.renderer import ROTATIONAL_SYMMETRY, draw_frame
 from msta_cli.core.synthetic.vocabulary import POSITIONS, SHAPES
 from msta_cli.core.synthetic.dataset import SyntheticOptions, video_seed
 from msta_cli.core.synthetic.world import (
@@ -126,17 +128,38 @@ def probe(subset: Path, overrides: list[str]) -> list[str]:
         top1 = 100 * float((probabilities.argmax(1) == test_labels.numpy()).mean())
         per_pair = " | ".join(f"{direction_pair_accuracy(*outputs, pair):.1f}" for pair in DIRECTION_PAIRS)
         lines.append(f"| {name} | {top1:.1f} | {direction_pair_accuracy(*outputs):.1f} | {per_pair} |")
+    return lines + [""] + stills_probe(model)
+
+
+def stills_probe(model) -> list[str]:
+    """Linear probes of position, shape and angle on the frozen embeddings of captioned stills."""
     rng = np.random.default_rng(0)
     captions = [stills.random_caption(rng) for _ in range(3000)]
+    states = [stills.still_state(caption, rng) for caption in captions]
     with torch.no_grad():
-        images = to_tensor(np.stack([stills.still(caption, rng) for caption in captions]))
+        images = to_tensor(np.stack([draw_frame(state, stills.IMAGE_SIZE) for state in states]))
         embeddings = torch.cat([model.backbone.clip.encode_image(chunk) for chunk in images.split(500)])
-    lines += ["", "| stills (2,400 train / 600 test), linear probe | test accuracy | chance |", "|---|---|---|"]
+    lines = ["| stills (2,400 train / 600 test), linear probe | test accuracy | chance |", "|---|---|---|"]
     for attribute, values in (("position", POSITIONS), ("shape", SHAPES)):
         labels = torch.tensor([list(values).index(getattr(caption, attribute)) for caption in captions])
         probabilities = linear_probe(embeddings[:2400], labels[:2400], embeddings[2400:], len(values))
         accuracy = 100 * float((probabilities.argmax(1) == labels[2400:].numpy()).mean())
         lines.append(f"| {attribute} | {accuracy:.1f} | {100 / len(values):.1f} |")
+    # No caption names an angle: least-squares read-out of (cos, sin) of symmetry x angle, the
+    # pose up to the shape's own symmetry; circles left out.
+    symmetry = torch.tensor([float(ROTATIONAL_SYMMETRY[state.shape]) for state in states])
+    turned = torch.deg2rad(torch.tensor([state.angle for state in states])) * symmetry
+    target = torch.stack([turned.cos(), turned.sin()], dim=1)
+    features = torch.cat([embeddings, torch.ones(len(states), 1)], dim=1)
+    shaped, first = symmetry > 0, torch.arange(len(states)) < 2400
+    weights = torch.linalg.lstsq(features[shaped & first], target[shaped & first]).solution
+    test = shaped & ~first
+    predicted = features[test] @ weights
+    r2 = 1 - (predicted - target[test]).square().sum() / (target[test] - target[test].mean(0)).square().sum()
+    wrapped = torch.remainder(torch.atan2(predicted[:, 1], predicted[:, 0]) - turned[test], 2 * math.pi)
+    error = torch.rad2deg(torch.minimum(wrapped, 2 * math.pi - wrapped) / symmetry[test])
+    lines += ["", "| stills, angle (linear read-out, circles left out) | test R^2 | median error (degrees) |",
+              "|---|---|---|", f"| cos, sin of symmetry x angle | {r2:.2f} | {error.median():.1f} |"]
     return lines
 
 
