@@ -351,8 +351,8 @@ _inherited: list[VideoReformatter] = []
 def _own_reformatter() -> VideoReformatter:
     """This thread's swscale converter, made in this process.
 
-    Reused across readers because setting one up costs 3-7 ms (more than converting a whole
-    clip; measured on this project's VMs), which a reader per clip would pay every time. One
+    Reused across readers because setting one up costs 3-7 ms (timed ad hoc on this project's
+    VM; more than converting a whole clip), which a reader per clip would pay every time. One
     made before a fork is never used (or freed) in the child: the forked copy deadlocked a
     DataLoader worker.
     """
