@@ -27,7 +27,7 @@ def pretrain_tiny(
     position_share: float = typer.Option(PretrainOptions.position_share, help="Share of a batch in groups differing only in position."),
     shape_share: float = typer.Option(PretrainOptions.shape_share, help="Share of a batch in groups differing only in shape."),
     position_loss: float = typer.Option(
-        PretrainOptions.position_loss, help="Weight of an auxiliary loss predicting each still's position cell (0: none)."
+        PretrainOptions.position_loss, help="Weight of an auxiliary loss predicting each still's position cell (0: none, contrastive only)."
     ),
     orientation_loss: float = typer.Option(
         PretrainOptions.orientation_loss, help="Weight of an auxiliary loss regressing each still's angle (0: none)."

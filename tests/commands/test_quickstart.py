@@ -17,7 +17,7 @@ def test_quickstart_beats_zero_shot_msta_tiny_on_novel_classes(tmp_path):
     assert prepared.exit_code == 0, prepared.output
     trained = runner.invoke(app, [
         "train", str(RECIPE), f"data.root={world}", f"loss.descriptions.file={world / 'descriptions.json'}",
-        f"output_dir={run}", "optim.epochs=8",
+        f"output_dir={run}", "optim.epochs=16",  # 112 steps: fewer leave novel accuracy at zero-shot's
     ])
     assert trained.exit_code == 0, trained.output
     table = pd.read_csv(run / "protocol.csv").set_index("method")

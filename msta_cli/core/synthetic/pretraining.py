@@ -55,8 +55,10 @@ class PretrainOptions:
     position_share: float = 0.5
     shape_share: float = 0.0
     # Weight of an auxiliary loss: a linear head (discarded afterwards) predicts each still's
-    # 3 x 3 position cell from its image embedding. 0 is plain contrastive pre-training.
-    position_loss: float = 0.0
+    # 3 x 3 position cell from its image embedding. 0 is plain contrastive pre-training, which
+    # leaves position out of the embedding and so leaves the temporal adapter nothing to order
+    # in moving clips (msta-tiny's README).
+    position_loss: float = 1.0
     # Weight of a second auxiliary loss: a linear head (discarded too) regresses each still's
     # angle, as (cos, sin) of the angle times the shape's rotational symmetry; circles left out.
     orientation_loss: float = 0.0

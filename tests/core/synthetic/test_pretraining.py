@@ -24,7 +24,7 @@ def test_same_seed_gives_identical_weights_in_a_loadable_open_clip_folder(tmp_pa
 
 
 def test_the_position_loss_trains_the_image_tower_and_leaves_no_head_in_the_model(tmp_path):
-    plain = pretrain(tmp_path / "plain", OPTIONS)
+    plain = pretrain(tmp_path / "plain", replace(OPTIONS, position_loss=0.0))
     summary = pretrain(tmp_path / "position", replace(OPTIONS, position_loss=1.0))
     weights = "open_clip_model.safetensors"
     assert summary["options"]["position_loss"] == 1.0 and plain["options"]["position_loss"] == 0.0
@@ -38,6 +38,7 @@ def test_the_position_loss_trains_the_image_tower_and_leaves_no_head_in_the_mode
 def test_the_orientation_loss_trains_the_image_tower_and_leaves_no_head_in_the_model(tmp_path):
     plain = pretrain(tmp_path / "plain", OPTIONS)
     summary = pretrain(tmp_path / "oriented", replace(OPTIONS, orientation_loss=1.0))
+    assert plain["options"]["orientation_loss"] == 0.0
     assert summary["options"]["orientation_loss"] == 1.0 and summary["parameters"] == plain["parameters"]
     first = dict(open_clip.create_model(f"local-dir:{tmp_path / 'plain'}").named_parameters())
     second = dict(open_clip.create_model(f"local-dir:{tmp_path / 'oriented'}").named_parameters())
