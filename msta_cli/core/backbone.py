@@ -9,6 +9,8 @@ with its own layout, without touching the adapter or the loss.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,13 @@ NO_WEIGHTS = ("none", "")
 # plus its compact vocabulary); `model.pretrained` is ignored for it, as for any local-dir.
 TINY = "msta-tiny"
 TINY_DIR = Path(__file__).resolve().parents[1] / "assets" / TINY
+
+
+@functools.cache
+def tiny_weights_digest() -> str:
+    """msta-tiny's weights by content: a new msta version can ship other weights under the same name."""
+    digest = hashlib.sha256((TINY_DIR / "open_clip_model.safetensors").read_bytes()).hexdigest()
+    return f"sha256:{digest[:16]}"
 
 
 @dataclass(frozen=True)

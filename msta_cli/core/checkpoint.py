@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import msta_cli
+from msta_cli.core.backbone import TINY, tiny_weights_digest
 from msta_cli.core.config import AdapterConfig, Config, ModelConfig, TextConfig
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
@@ -81,7 +82,9 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
     expected, found = config["backbone"], _backbone_identity(model)
     differences = [f"{key}: checkpoint {expected.get(key)!r}, model {found[key]!r}" for key in found if expected.get(key) != found[key]]
     if differences:
-        raise InputError(f"{directory}: adapters were trained on a different backbone ({'; '.join(differences)})")
+        same_tiny = expected.get("name") == found["name"] == TINY
+        retrain = "; msta-tiny's weights have changed since, train the adapters again" if same_tiny else ""
+        raise InputError(f"{directory}: adapters were trained on a different backbone ({'; '.join(differences)}){retrain}")
     try:
         weights = load_file(directory / WEIGHTS_FILE)
     except (FileNotFoundError, SafetensorError) as error:
@@ -101,7 +104,7 @@ def _backbone_identity(model: MstaModel) -> dict:
     backbone = model.backbone
     return {
         "name": backbone.name,
-        "pretrained": _weights_identity(backbone.pretrained),
+        "pretrained": tiny_weights_digest() if backbone.name == TINY else _weights_identity(backbone.pretrained),
         "vision_width": backbone.vision_width,
         "text_width": backbone.text_width,
         "vision_layers": len(backbone.vision_blocks),

@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -11,7 +12,8 @@ from msta_cli.core.checkpoint import (
     read_adapter_config,
     save_adapter,
 )
-from msta_cli.core.config import Config
+from msta_cli.core.backbone import TINY, TINY_DIR
+from msta_cli.core.config import AdapterConfig, Config, ModelConfig
 from msta_cli.core.errors import InputError
 from msta_cli.core.model import MstaModel, create_model
 from tests.helpers.models import write_tiny_clip
@@ -78,3 +80,16 @@ def test_full_finetuning_checkpoint_is_refused_since_it_lacks_the_backbone(tiny_
     save_adapter(model, tmp_path)
     with pytest.raises(InputError, match="full fine-tuning"):
         load_adapter(model, tmp_path)
+
+
+def test_msta_tiny_adapters_record_its_weights_and_refuse_other_msta_tiny_weights(tmp_path):
+    model = create_model(Config(model=ModelConfig(backbone=TINY), adapter=AdapterConfig(bottleneck=16, blocks=[4, 4])))
+    save_adapter(model, tmp_path / "ckpt")
+    digest = hashlib.sha256((TINY_DIR / "open_clip_model.safetensors").read_bytes()).hexdigest()[:16]
+    config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
+    assert config["backbone"]["pretrained"] == f"sha256:{digest}"
+    load_adapter(model, tmp_path / "ckpt")
+    config["backbone"]["pretrained"] = "none"  # as written for the msta-tiny shipped before this one
+    (tmp_path / "ckpt" / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(InputError, match="pretrained: checkpoint 'none'.*msta-tiny's weights have changed since"):
+        load_adapter(model, tmp_path / "ckpt")
