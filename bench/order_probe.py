@@ -13,7 +13,8 @@ Each prints direction-pair accuracy on the test videos (chance 50%).
 Two more, per direction pair:
 - `margins --runs RUN ...`: for trained runs (e.g. of bench/synthetic_ablation.py), how far the
   model's order moves a pair's logit margin (true minus partner class) between a test clip and
-  the same clip reversed, against how much that margin varies from clip to clip of one class.
+  the same clip reversed, against how much that margin varies from clip to clip of one class,
+  and how alike the trained model's class embeddings of the pair's two members are.
 - `descriptions`: cosine similarity of the two members' frozen description embeddings (L_CC's
   targets) and of their class-name embeddings.
 
@@ -179,14 +180,14 @@ def margins(runs: list[Path]) -> list[str]:
     """Per pair: the order margin (logit margin of a clip minus that of its reverse), how often its
     sign is right, and the clip-to-clip spread of the margin that the pair's shared frames cause."""
     options = SyntheticOptions(train_per_class=32, test_per_class=16)
-    lines = ["| run | pair | 1 - cos(clip, reversed) | order margin | right sign | clip-to-clip spread |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| run | pair | cos(class, partner) | 1 - cos(clip, reversed) | order margin | right sign | clip-to-clip spread |",
+             "|---|---|---|---|---|---|---|"]
     for run in runs:
         model = model_from_checkpoint(run / "checkpoints" / "last").eval()
         mean = torch.tensor(model.backbone.preprocessing.mean).view(1, 1, 3, 1, 1)
         std = torch.tensor(model.backbone.preprocessing.std).view(1, 1, 3, 1, 1)
         for first, second in DIRECTION_PAIRS:
-            distance, order, right, spread = [], [], [], []
+            distance, order, spread, class_cosines = [], [], [], []
             for shape in VIDEO_SHAPES:
                 action, partner = ActionClass(shape, first), ActionClass(shape, second)
                 seeds = [video_seed(options, action, "test", index) for index in range(options.test_per_class)]
@@ -195,6 +196,10 @@ def margins(runs: list[Path]) -> list[str]:
                 with torch.no_grad():
                     forward, backward = model.encode_video(clips), model.encode_video(clips.flip(1))
                     names = model.class_embeddings([action.name, partner.name])
+                # The margin's scale: the closer the two adapted class embeddings, the less any
+                # difference between video embeddings can separate them (L_CC pulls both toward
+                # nearly the same description embeddings).
+                class_cosines.append(float(names[0] @ names[1]))
                 direction = model.backbone.logit_scale() * (names[0] - names[1])
                 margin = forward @ direction
                 distance.append(1 - (forward * backward).sum(1))
@@ -203,7 +208,8 @@ def margins(runs: list[Path]) -> list[str]:
             order_margin = torch.cat(order)
             # Without a temporal path a clip and its reverse embed identically: no sign to count.
             signs = f"{100 * (order_margin > 0).float().mean():.0f}%" if order_margin.abs().max() > 1e-4 else "-"
-            lines.append(f"| {run} | {first} / {second} | {torch.cat(distance).mean():.4f} | {order_margin.mean():+.3f} | "
+            lines.append(f"| {run} | {first} / {second} | {np.mean(class_cosines):.4f} | {torch.cat(distance).mean():.4f} | "
+                         f"{order_margin.mean():+.3f} | "
                          f"{signs} | {torch.cat(spread).mean():.3f} |")
     return lines
 
