@@ -4,6 +4,9 @@ Each stream is a set of generated 150-frame videos; a clip is `open_video` + `ge
 TSN-sampled frames, shrunk to short side 256 at most, as the training loader asks for it. Both
 backends decode the same clips (same sampled positions), alternating, in one process and one
 thread; the table reports the median over rounds and the speed-up of PyAV over decord.
+It also times opening alone: FFmpeg's stream probe (`av.open`, which decord and most loaders
+pay per open) against msta's whole `open_video` (a probe that decodes nothing, plus the packet
+index the sparse reader needs).
 
 Run from the repository root:  python -m bench.decode_speed [--videos 6 --rounds 5]
 """
@@ -18,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import av
 import torch
@@ -31,6 +35,7 @@ STREAMS = {
     "H.264 320x240, keyframe every 250": (".mp4", "libx264", 240, 320, 250),
     "H.264 320x240, keyframe every 12": (".mp4", "libx264", 240, 320, 12),
     "H.264 640x360, keyframe every 250": (".mp4", "libx264", 360, 640, 250),
+    "H.264 1280x720, keyframe every 250": (".mp4", "libx264", 720, 1280, 250),
     "VP9 320x240 (webm)": (".webm", "libvpx-vp9", 240, 320, 250),
 }
 BACKENDS = ("decord", "pyav")
@@ -43,6 +48,20 @@ def clip_milliseconds(paths: list[Path], positions: list[list[int]], backend: st
         with open_video(path, backend, 1, 256) as reader:
             reader.get_batch(frames)
     return (time.perf_counter() - started) * 1000 / len(paths)
+
+
+def open_milliseconds(paths: list[Path], opener: Callable[[Path], Any]) -> float:
+    """Mean milliseconds to open (and close) each video with `opener`."""
+    started = time.perf_counter()
+    for path in paths:
+        opener(path).close()
+    return (time.perf_counter() - started) * 1000 / len(paths)
+
+
+OPENERS = {
+    "ffmpeg probe": lambda path: av.open(str(path)),
+    "msta open": lambda path: open_video(path, "pyav", 1, 256),
+}
 
 
 def main() -> None:
@@ -58,16 +77,19 @@ def main() -> None:
             paths = [Path(tmp) / f"{codec}-{height}-{keyframes}-{i}{suffix}" for i in range(args.videos)]
             for seed, path in enumerate(paths):
                 write_textured_video(path, seed, 150, height, width, keyframes, codec)
-            times: dict[str, list[float]] = {backend: [] for backend in BACKENDS}
+            times: dict[str, list[float]] = {key: [] for key in (*BACKENDS, *OPENERS)}
             for _ in range(args.rounds):
                 positions = [train_segment_indices(150, 8, rng) for _ in paths]
                 for backend in BACKENDS:
                     times[backend].append(clip_milliseconds(paths, positions, backend))
-            decord, pyav = (statistics.median(times[backend]) for backend in BACKENDS)
-            rows.append(f"| {name} | {decord:.1f} | {pyav:.1f} | {decord / pyav:.2f}x |")
+                for key, opener in OPENERS.items():
+                    times[key].append(open_milliseconds(paths, opener))
+            decord, pyav, probe, msta_open = (statistics.median(values) for values in times.values())
+            rows.append(f"| {name} | {decord:.1f} | {pyav:.1f} | {decord / pyav:.2f}x | {probe:.2f} | {msta_open:.2f} |")
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"PyAV {av.__version__}, 1 thread; {args.videos} videos x {args.rounds} rounds per stream")
-    print("| stream | decord (ms per clip) | msta PyAV (ms per clip) | PyAV speed-up |\n|---|---|---|---|")
+    print("| stream | decord (ms per clip) | msta PyAV (ms per clip) | PyAV speed-up "
+          "| FFmpeg probe (ms per open) | msta open_video (ms) |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -62,8 +62,8 @@ def resolve_backend(backend: str) -> str:
     """The backend `open_video` uses: "auto" is PyAV; "decord" stays selectable.
 
     msta's PyAV reader decodes only what the sampled frames depend on and is faster than
-    decord 0.6 on every stream measured (1.2-2.2x per 8-frame clip: H.264 with 250 or 12-frame
-    keyframe intervals, 320x240 and 640x360, VP9; bench/decode_speed.py). decord also returns
+    decord 0.6 on every stream measured (1.2-2.0x per 8-frame clip: H.264 with 250 or 12-frame
+    keyframe intervals, 320x240 to 1280x720, VP9; bench/decode_speed.py). decord also returns
     wrong frames from AVIs with B-frames (AVI stores no presentation timestamps; dmlc/decord
     issues 195 and 252, reproduced in msta's tests).
     """
@@ -124,9 +124,19 @@ class _Header:
     width: int
 
 
+# Codec options for FFmpeg's stream probing (avformat_find_stream_info), which otherwise
+# decodes up to 20 frames of an H.264 or HEVC stream to guess its reordering delay: 2 ms per
+# open at 320x240 and 20 ms at 1280x720 on this project's VM, paid for every clip. The reader
+# orders frames by their timestamps, and the frame size and rate it needs came out the same
+# with and without decoding for every container tried (MP4, MOV, MKV, WebM, AVI, FLV, MPEG-TS,
+# MPEG-PS, NUT, raw H.264/HEVC/MPEG-4/MJPEG). The decoder that later reads the frames is a
+# separate one, so its output does not change (tests compare it with decoding every frame).
+_PROBE_WITHOUT_DECODING = {"skip_frame": "all"}
+
+
 def _open_container(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path))
+        return av.open(str(path), options=_PROBE_WITHOUT_DECODING)
     except av.FFmpegError as error:
         raise VideoError(path, f"unreadable container: {_first_line(error)}") from error
 

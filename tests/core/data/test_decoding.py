@@ -121,6 +121,17 @@ def test_pyav_sparse_decoding_is_bit_identical_to_decoding_every_frame(tmp_path,
             assert torch.equal(reader.get_batch(wanted), every[wanted]), wanted
 
 
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_opening_learns_the_header_without_decoding_frames(videos, suffix):
+    """FFmpeg's probe would decode up to 20 H.264 frames per open; msta's reads the same header."""
+    path = videos[suffix]
+    with decoding._open_container(path) as quick, av.open(str(path)) as probed:
+        assert decoding._read_header(path, quick) == decoding._read_header(path, probed)
+        if suffix == ".mp4":  # the pixel format of H.264 is only known once a frame is decoded
+            assert probed.streams.video[0].codec_context.pix_fmt == "yuv420p"
+            assert quick.streams.video[0].codec_context.pix_fmt is None
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_max_short_side_shrinks_on_decode_and_never_enlarges(videos, backend):
     with open_video(videos[".mp4"], backend, max_short_side=16) as reader:
