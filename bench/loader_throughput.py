@@ -12,7 +12,7 @@ decord from bytes, fetch frames one at a time, then resize and crop (OpenCV), fl
 and grayscale (torchvision on PIL images) and normalise each frame on the CPU inside the
 workers. Needs the bench extra: pip install -e ".[bench]" (OpenCV, as mmcv uses).
 
-Run from the repository root:  python -m bench.loader_throughput [--videos 64 --workers 2 --backends pyav decord]
+Run from the repository root:  python -m bench.loader_throughput [--videos 64 --clips 512 --workers 2 --backends pyav decord]
 """
 
 from __future__ import annotations
@@ -138,7 +138,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="passes over the videos per loader")
+    parser.add_argument("--rounds", type=int, default=3, help="passes per loader")
+    # Each pass starts its workers afresh, as every training epoch does; that start-up took a
+    # third of a 64-clip pass of msta's loader (fork, first batch), far more than in an epoch of
+    # HMDB51's 416 base-to-novel training clips or Kinetics' 240,000. Passes of 512 clips (each
+    # video drawn 8 times) measure the rate an epoch runs at.
+    parser.add_argument("--clips", type=int, default=512, help="clips per pass, drawn from the videos")
     parser.add_argument(
         "--backends", nargs="+", default=["pyav"], choices=["pyav", "decord"],
         help="msta decoders to measure, each against the same baseline",
@@ -162,16 +167,20 @@ def main() -> None:
         def augmented(batch):
             return transform(batch.videos.to(device, non_blocking=True), batch.sizes)
 
+        vifi_dataset = ViFiStyleDataset([root / name for name in names])
         passes = {"ViFi-CLIP style (decode + CPU augmentation in workers)": (
-            DataLoader(ViFiStyleDataset([root / name for name in names]), batch_size=args.batch_size,
-                       num_workers=args.workers, shuffle=True, pin_memory=device.type == "cuda"),
+            DataLoader(vifi_dataset, batch_size=args.batch_size, num_workers=args.workers,
+                       sampler=RandomSampler(vifi_dataset, num_samples=args.clips),
+                       pin_memory=device.type == "cuda"),
             lambda batch: batch.to(device, non_blocking=True),
         )}
         datasets = []
         for backend in args.backends:
             dataset = VideoClipDataset(split, root, FRAMES, max_short_side=256, backend=backend)
             datasets.append(dataset)
-            loader = make_loader(dataset, args.batch_size, args.workers, RandomSampler(dataset))
+            loader = make_loader(
+                dataset, args.batch_size, args.workers, RandomSampler(dataset, num_samples=args.clips)
+            )
             passes[f"msta ({backend}), uint8 clips out of the loader (before augmentation)"] = (loader, lambda b: b.videos)
             passes[f"msta ({backend}), loader + TrainTransform on {device}"] = (loader, augmented)
         # The loaders take turns, round after round, so a slow spell of a shared machine hits
