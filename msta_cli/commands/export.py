@@ -24,7 +24,7 @@ def export(
         None, "--labels", help="Bake this label set's class embeddings in (merged, onnx, torchscript): text file, labels.csv or dataset."
     ),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the run's, else 8); fixed in onnx/torchscript."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Clips per call of an onnx/torchscript export (default: 1)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Fix the clips per call of an onnx/torchscript export (default: onnx any, torchscript 1)."),
     tolerance: float = typer.Option(DEFAULT_TOLERANCE, "--tolerance", min=0.0, help="Largest allowed difference from PyTorch (embeddings; logits get it times the logit scale)."),
     pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Backbone weights file, when the checkpoint's lives elsewhere on this machine."),
 ) -> None:

@@ -69,10 +69,9 @@ class FramewiseLayout:
 
     def over_frames(self, tokens: torch.Tensor, conv: nn.Module) -> torch.Tensor:
         frames_times_clips, num_tokens, channels = tokens.shape
-        clips, remainder = divmod(frames_times_clips, self.num_frames)
-        if remainder:
+        if frames_times_clips % self.num_frames:  # not divmod: torch.export's symbolic batch has no divmod
             raise ValueError(f"{frames_times_clips} frame images do not split into clips of {self.num_frames} frames")
-        mixed = conv(tokens.reshape(clips, self.num_frames, num_tokens, channels))
+        mixed = conv(tokens.reshape(frames_times_clips // self.num_frames, self.num_frames, num_tokens, channels))
         return mixed.reshape(frames_times_clips, num_tokens, mixed.shape[-1])
 
 

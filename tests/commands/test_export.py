@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import open_clip.factory
 import pytest
 from typer.testing import CliRunner
@@ -59,17 +60,24 @@ def onnx_model(setup):
 
 
 @pytest.fixture(scope="module")
+def fixed_onnx_model(setup):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    return _export_encoder(setup, "onnx", "fixed.onnx", "--batch-size", "2")
+
+
+@pytest.fixture(scope="module")
 def torchscript_model(setup):
-    return _export_encoder(setup, "torchscript", "model.pt")
+    return _export_encoder(setup, "torchscript", "model.pt", "--batch-size", "2")
 
 
-def _export_encoder(setup, export_format: str, out: str):
-    result = _export(setup, export_format, out, "--labels", str(setup / "labels.txt"), "--batch-size", "2")
+def _export_encoder(setup, export_format: str, out: str, *options: str):
+    result = _export(setup, export_format, out, "--labels", str(setup / "labels.txt"), *options)
     assert all(name in result.stdout for name in ("embedding", "logits", "max |difference|"))
     return setup / out
 
 
-@pytest.mark.parametrize("exported", ["onnx_model", "torchscript_model"])
+@pytest.mark.parametrize("exported", ["onnx_model", "fixed_onnx_model", "torchscript_model"])
 def test_encoder_exports_reproduce_pytorch_and_predict_on_their_own(request, setup, pytorch_predictions, exported):
     path = request.getfixturevalue(exported)
     _assert_same_predictions(_predict(setup, "--model", str(path)), pytorch_predictions)
@@ -77,14 +85,31 @@ def test_encoder_exports_reproduce_pytorch_and_predict_on_their_own(request, set
     assert other.exit_code == 2 and "fixed at export" in other.stderr
 
 
-def test_onnx_metadata_tells_a_plain_onnxruntime_user_how_to_feed_it(onnx_model):
+def _session(path):
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(onnx_model), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_onnx_metadata_tells_a_plain_onnxruntime_user_how_to_feed_it(onnx_model):
+    session = _session(onnx_model)
     metadata = json.loads(session.get_modelmeta().custom_metadata_map["msta"])
-    assert metadata["input"] == {"name": "frames", "shape": [2, FRAMES, 3, 32, 32]}
+    assert metadata["input"] == {"name": "frames", "shape": ["batch", FRAMES, 3, 32, 32]}
+    assert metadata["batch_size"] is None
     assert metadata["labels"] == LABELS and metadata["preprocessing"]["mean"] == [0.5, 0.4, 0.3]
     assert [output.name for output in session.get_outputs()] == ["embedding", "logits"]
+
+
+def test_onnx_export_takes_any_batch_unless_one_is_fixed(onnx_model, fixed_onnx_model):
+    clips = np.random.default_rng(0).standard_normal((5, FRAMES, 3, 32, 32)).astype(np.float32)
+    session = _session(onnx_model)
+    together = session.run(["logits"], {"frames": clips})[0]
+    one_by_one = np.concatenate([session.run(["logits"], {"frames": clip[None]})[0] for clip in clips])
+    assert together.shape == (5, len(LABELS))
+    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+    fixed = _session(fixed_onnx_model)
+    assert fixed.get_inputs()[0].shape == [2, FRAMES, 3, 32, 32]
+    np.testing.assert_allclose(fixed.run(["logits"], {"frames": clips[:2]})[0], together[:2], atol=1e-4)
 
 
 def test_adapter_export_is_the_pair_and_predicts_the_same(setup, pytorch_predictions):

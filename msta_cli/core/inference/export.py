@@ -83,7 +83,7 @@ def export_checkpoint(
     model = checkpoint_model(source, pretrained)
     classes = embed_classes(model, labels.names) if labels else None
     frames = num_frames or run_num_frames(source) or DEFAULT_FRAMES
-    return export_model(model, format, out, frames, classes, batch_size or 1, tolerance)
+    return export_model(model, format, out, frames, classes, batch_size, tolerance)
 
 
 def export_model(
@@ -92,19 +92,26 @@ def export_model(
     out: str | Path,
     num_frames: int,
     classes: Classes | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> ExportReport:
     """Write `model` as `format` to `out` (a folder for `adapter`, else a file) and verify it.
 
-    ONNX and TorchScript files take exactly `batch_size` clips of `num_frames` frames.
+    ONNX and TorchScript files take clips of exactly `num_frames` frames, and exactly
+    `batch_size` of them per call; an ONNX file exported with `batch_size=None` takes any
+    number; a TorchScript file always has a fixed batch (1 by default), since torch.jit.trace
+    records every size as a constant.
     """
     out = Path(out)
     _check_out(format, out)
+    if format == "torchscript":
+        batch_size = batch_size or 1
     out.parent.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(0)
     size = model.backbone.preprocessing.size
-    clip = torch.randn(batch_size, num_frames, 3, size, size, generator=generator)
+    # A batch left open is traced on 2 clips (torch.export specialises sizes 0 and 1) and
+    # verified on 3, so the file is shown to take a batch it was not traced with.
+    clip = torch.randn(batch_size or 3, num_frames, 3, size, size, generator=generator)
     reference = _torch_outputs(model.eval(), clip, classes)
     verify = _Verifier(reference, float(model.backbone.logit_scale()), tolerance)
     if format == "adapter":
@@ -114,7 +121,7 @@ def export_model(
             save_merged(model, temporary, num_frames, classes)
             verify(_torch_outputs(load_merged(temporary).model, clip, classes))
         else:
-            _export_encoder(format, model, Path(temporary), clip, classes)
+            _export_encoder(format, model, Path(temporary), clip if batch_size else clip[:2], classes, batch_size)
             verify(open_exported(temporary, format, "cpu").run(clip))
     return ExportReport(format, [out], verify.checks)
 
@@ -180,13 +187,15 @@ class _Encoder(nn.Module):
         return embedding, self.model.logits(embedding, self.classes)
 
 
-def _export_encoder(format: str, model: MstaModel, path: Path, clip: torch.Tensor, classes: Classes | None) -> None:
+def _export_encoder(
+    format: str, model: MstaModel, path: Path, clip: torch.Tensor, classes: Classes | None, batch_size: int | None
+) -> None:
     """Trace the encoder once with torch.export, then lower it to ONNX or TorchScript.
 
-    The input shape is fixed: the frame-wise layout splits clips from frames with Python
-    integer arithmetic, which the tracers record as constants.
+    The frame count and frame size are fixed; the batch is symbolic when `batch_size` is None.
     """
-    metadata = encoder_metadata(format, model, clip.shape[1], clip.shape[0], classes)
+    metadata = encoder_metadata(format, model, clip.shape[1], batch_size, classes)
+    dynamic_shapes = None if batch_size else ({0: torch.export.Dim("batch", min=1)},)
     if format == "onnx":
         require("onnxscript", "onnx", "ONNX export")
     with warnings.catch_warnings(), torch.no_grad():
@@ -194,7 +203,7 @@ def _export_encoder(format: str, model: MstaModel, path: Path, clip: torch.Tenso
         # exported graph's shape asserts trip TracerWarning. Neither concerns the user.
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        program = torch.export.export(_Encoder(model, classes).eval(), (clip,))
+        program = torch.export.export(_Encoder(model, classes).eval(), (clip,), dynamic_shapes=dynamic_shapes)
         if format == "onnx":
             onnx_program = torch.onnx.export(
                 program, (clip,), input_names=[INPUT], output_names=output_names(classes), verbose=False

@@ -1,9 +1,10 @@
 """Exported video encoders (ONNX, TorchScript): the metadata they carry and running them.
 
-An exported encoder maps a fixed-shape batch of normalised frames to the video embedding and,
-when exported with a label set, to the class logits too, so a consumer needs nothing but the
-runtime. The JSON metadata says how to feed it (frames, size, mean, std, batch) and which
-labels the logits are for; `msta predict` reads it back through `open_exported`.
+An exported encoder maps a batch of normalised frames (fixed frame count and size; a fixed or,
+for ONNX, any batch size) to the video embedding and, when exported with a label set, to the
+class logits too, so a consumer needs nothing but the runtime. The JSON metadata says how to
+feed it (frames, size, mean, std, batch: null for any) and which labels the logits are for;
+`msta predict` reads it back through `open_exported`.
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ def output_names(classes: Classes | None) -> list[str]:
     return ["embedding"] if classes is None else ["embedding", "logits"]
 
 
-def encoder_metadata(kind: str, model: MstaModel, num_frames: int, batch_size: int, classes: Classes | None) -> dict:
-    """Everything needed to feed the exported encoder and read its outputs."""
+def encoder_metadata(kind: str, model: MstaModel, num_frames: int, batch_size: int | None, classes: Classes | None) -> dict:
+    """Everything needed to feed the exported encoder and read its outputs; batch None: any."""
     preprocessing = model.backbone.preprocessing
     return {
         "format": FORMATS[kind],
         "msta_version": msta_cli.__version__,
         "backbone": {"name": model.backbone.name, "pretrained": model.backbone.pretrained},
         "adapter": dataclasses.asdict(model.adapter_config) if model.adapter_config else None,
-        "input": {"name": INPUT, "shape": [batch_size, num_frames, 3, preprocessing.size, preprocessing.size]},
+        "input": {"name": INPUT, "shape": [batch_size or "batch", num_frames, 3, preprocessing.size, preprocessing.size]},
         "num_frames": num_frames,
         "batch_size": batch_size,
         "preprocessing": dataclasses.asdict(preprocessing),

@@ -73,8 +73,8 @@ class TorchPredictor:
 class ExportedPredictor:
     """An ONNX or TorchScript export with the label set baked in at export time.
 
-    Its input batch is fixed at export, so clips go through in chunks of that size, the last
-    one padded with zeros whose outputs are dropped.
+    An input batch fixed at export means clips go through in chunks of that size, the last
+    one padded with zeros whose outputs are dropped; an open one (ONNX) takes them all at once.
     """
 
     def __init__(self, encoder: ExportedEncoder):
@@ -82,7 +82,7 @@ class ExportedPredictor:
         self.encoder = encoder
         self.labels = tuple(metadata["labels"])
         self.num_frames = int(metadata["num_frames"])
-        self.batch_size = int(metadata["batch_size"])
+        self.batch_size: int | None = metadata["batch_size"]
         settings = metadata["preprocessing"]
         self.preprocessing = Preprocessing(
             int(settings["size"]), tuple(settings["mean"]), tuple(settings["std"]), settings["interpolation"]
@@ -90,6 +90,8 @@ class ExportedPredictor:
         self.description = f"{encoder.path} ({metadata['format']})"
 
     def logits(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.batch_size is None:
+            return self.encoder.run(frames)["logits"].float()
         outputs = []
         for chunk in frames.split(self.batch_size):
             padding = chunk.new_zeros(self.batch_size - len(chunk), *chunk.shape[1:])

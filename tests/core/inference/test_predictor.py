@@ -88,8 +88,10 @@ def test_an_export_scores_its_own_labels_without_or_with_the_same_labels(tmp_pat
         assert load_predictor(str(tmp_path / "m.onnx"), labels, ModelOptions()).labels == LABELS.names
 
 
-def _fake_export(batch_size: int, outputs=("embedding", "logits")) -> ExportedEncoder:
-    """An export that scores a clip by its mean per class, and insists on its fixed batch."""
+def _fake_export(batch_size: int | None, outputs=("embedding", "logits"), calls: list | None = None) -> ExportedEncoder:
+    """An export that scores a clip by its mean per class, insists on its fixed batch, and
+    appends each call's batch to `calls`."""
+    calls = [] if calls is None else calls
     metadata = {
         "format": "msta-onnx/1", "labels": list(LABELS.names), "num_frames": FRAMES, "batch_size": batch_size,
         "preprocessing": {"size": 32, "mean": [0.5] * 3, "std": [0.2] * 3, "interpolation": "bicubic"},
@@ -97,16 +99,20 @@ def _fake_export(batch_size: int, outputs=("embedding", "logits")) -> ExportedEn
     }
 
     def run(frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        assert frames.shape[0] == batch_size
+        assert batch_size is None or frames.shape[0] == batch_size
+        calls.append(frames.shape[0])
         return {"logits": frames.flatten(1).mean(dim=1, keepdim=True) * torch.tensor([1.0, 2.0, 3.0])}
 
     return ExportedEncoder("fake.onnx", metadata, run)
 
 
-def test_exported_predictor_feeds_its_fixed_batch_and_drops_the_padding():
+@pytest.mark.parametrize(("batch_size", "calls"), [(2, [2, 2, 2]), (None, [5])])
+def test_exported_predictor_feeds_its_batch_and_drops_the_padding(batch_size, calls):
     clips = _clips(5)
-    logits = ExportedPredictor(_fake_export(batch_size=2)).logits(clips)
+    made = []
+    logits = ExportedPredictor(_fake_export(batch_size, calls=made)).logits(clips)
     torch.testing.assert_close(logits, clips.flatten(1).mean(dim=1, keepdim=True) * torch.tensor([1.0, 2.0, 3.0]))
+    assert made == calls
 
 
 @pytest.mark.parametrize(
