@@ -102,7 +102,7 @@ def main() -> None:
         root = Path(tmp)
         videos = [root / f"video{i:03d}.mp4" for i in range(args.videos)]
         for seed, video in enumerate(videos):
-            write_textured_video(video, seed, frames=75, height=240, width=320)
+            write_textured_video(video, seed, frames=75, height=240, width=320, keyframe_interval=250)
         for backend, path in build_exports(root).items():
             predictor = load_predictor(str(path), None, ModelOptions(device=args.device))
             row = {
