@@ -60,12 +60,20 @@ def video_seed(options: SyntheticOptions, action: ActionClass, split: str, index
 
 
 def encode_mp4(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 10) -> None:
-    """Write uint8 (T, H, W, 3) frames as an H.264 mp4 (near-lossless at crf 10), atomically."""
+    """Write uint8 (T, H, W, 3) frames as an H.264 mp4 (near-lossless at crf 10), atomically.
+
+    Without x264's macroblock-tree rate control: with it, the same 8 frames came out as 2-7
+    different files in 40 encodes of some clips (decoded pixels up to 11 levels apart; with
+    one encoder thread too), so the same options gave a slightly different world, and different
+    training results, from run to run. Without it, or without B-frames, or without lookahead,
+    every encode matched (clips far shorter than x264's 40-frame lookahead; an uninitialised
+    read there is the likely cause, not confirmed).
+    """
     with atomic_path(path) as temporary, av.open(temporary, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf)}
+        stream.options = {"crf": str(crf), "x264-params": "mbtree=0"}
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
         container.mux(stream.encode())
