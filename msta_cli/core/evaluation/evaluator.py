@@ -21,6 +21,7 @@ from msta_cli.core.data.transforms import TestTransform
 from msta_cli.core.errors import InputError
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.model import MstaModel
+from msta_cli.core.synthetic.dataset import check_world_version
 from msta_cli.core.training.distributed import Distributed, gather_objects
 
 @dataclass(frozen=True)
@@ -44,12 +45,17 @@ def set_paths(config: Config, eval_set: EvalSet) -> tuple[Path, Path, Path]:
 
 
 def video_root(prepared: Path) -> Path:
-    """The video root `msta prepare` recorded in dataset.yaml (the folder itself when absent)."""
+    """The video root `msta prepare` recorded in dataset.yaml (the folder itself when absent).
+
+    A synthetic world rendered by another msta is refused here, before training or testing.
+    """
     description = prepared / "dataset.yaml"
     if description.is_file():
-        root = (yaml.safe_load(description.read_text()) or {}).get("video_root")
-        if root:
-            return Path(root)
+        manifest = yaml.safe_load(description.read_text()) or {}
+        if manifest.get("name") == "synthetic":
+            check_world_version(manifest, prepared)
+        if manifest.get("video_root"):
+            return Path(manifest["video_root"])
     return prepared
 
 

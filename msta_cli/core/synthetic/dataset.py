@@ -32,6 +32,10 @@ VIDEO_FOLDER = "videos"
 DESCRIPTIONS = "descriptions.json"
 SPLITS = ("train", "test")
 FPS = 8
+# Raised whenever the same options render different videos, so that training on a world
+# prepared before is refused instead of quietly giving other numbers. 2: direction pairs share
+# their videos, and encoding is byte-reproducible (CHANGELOG). Worlds before 2 record none.
+WORLD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,17 @@ class SyntheticOptions:
     frames: int = FRAMES
     seed: int = 0
     workers: int = 2
+
+
+def check_world_version(manifest: dict, folder: Path) -> None:
+    """Refuse a synthetic world rendered by another msta: its videos differ from today's."""
+    version = manifest.get("world_version")
+    if version != WORLD_VERSION:
+        raise InputError(
+            f"{folder}: this synthetic world was rendered by another msta (world version "
+            f"{version or 'before 2'}, this msta renders {WORLD_VERSION}), so its videos differ "
+            f"from the ones results are quoted for; run `msta prepare synthetic {folder}` again"
+        )
 
 
 def ordered_classes() -> list[ActionClass]:
@@ -121,6 +136,7 @@ def write_synthetic(out: Path, options: SyntheticOptions, progress: Progress = n
                   "unreadable": len(failures)},
         "problems": "problems.csv",
         "seed": options.seed,
+        "world_version": WORLD_VERSION,
         "synthetic": asdict(options),
         "descriptions": DESCRIPTIONS,
         "notes": lists.notes,

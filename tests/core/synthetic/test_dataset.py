@@ -8,9 +8,10 @@ from msta_cli.core.config import load_config
 from msta_cli.core.data.decoding import open_video
 from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
+from msta_cli.core.errors import InputError
 from msta_cli.core.prepare.check import check_videos
 from msta_cli.core.prepare.progress import no_progress
-from msta_cli.core.synthetic.dataset import SyntheticOptions, encode_mp4, video_seed, write_synthetic
+from msta_cli.core.synthetic.dataset import WORLD_VERSION, SyntheticOptions, encode_mp4, video_seed, write_synthetic
 from msta_cli.core.synthetic.world import ActionClass, base_classes, classes, novel_classes, render_clip
 from msta_cli.core.training.trainer import load_training_data
 
@@ -36,6 +37,23 @@ def test_layout_reads_and_checks_like_a_prepared_dataset(world):
     data = load_training_data(config)
     spatial, temporal = descriptions_for(load_descriptions(config.loss.descriptions), data.class_names)
     assert len(data.train) == 2 * len(base_classes()) and len(spatial) == len(temporal) == len(base_classes())
+
+
+@pytest.mark.parametrize("recorded", [None, 1])
+def test_a_world_rendered_by_another_msta_is_refused_before_training(world, tmp_path, recorded):
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("labels.csv", "base2novel"):
+        (old / name).symlink_to(world / name)
+    manifest = yaml.safe_load((world / "dataset.yaml").read_text())
+    assert manifest["world_version"] == WORLD_VERSION
+    manifest.pop("world_version")
+    if recorded is not None:
+        manifest["world_version"] = recorded
+    (old / "dataset.yaml").write_text(yaml.safe_dump(manifest))
+    config = load_config(QUICKSTART, [f"data.root={old}", "data.train_split=base2novel/train_s1.csv"])
+    with pytest.raises(InputError, match=r"rendered by another msta .*run `msta prepare synthetic .*old` again"):
+        load_training_data(config)
 
 
 def test_shared_protocol_code_reproduces_the_worlds_base_novel_split(world):
