@@ -52,12 +52,20 @@ class SyntheticOptions:
 def check_world_version(manifest: dict, folder: Path) -> None:
     """Refuse a synthetic world rendered by another msta: its videos differ from today's."""
     version = manifest.get("world_version")
-    if version != WORLD_VERSION:
-        raise InputError(
-            f"{folder}: this synthetic world was rendered by another msta (world version "
-            f"{version or 'before 2'}, this msta renders {WORLD_VERSION}), so its videos differ "
-            f"from the ones results are quoted for; run `msta prepare synthetic {folder}` again"
-        )
+    if version == WORLD_VERSION:
+        return
+    recorded = manifest.get("synthetic") or {}
+    defaults = SyntheticOptions()
+    options = "".join(
+        f" --{name.replace('_', '-')} {recorded[name]}"
+        for name in ("train_per_class", "test_per_class", "seed")
+        if recorded.get(name, getattr(defaults, name)) != getattr(defaults, name)
+    )
+    raise InputError(
+        f"{folder}: this synthetic world was rendered by another msta (world version "
+        f"{version or 'before 2'}, this msta renders {WORLD_VERSION}), so its videos differ "
+        f"from the ones results are quoted for; run `msta prepare synthetic {folder}{options}` again"
+    )
 
 
 def ordered_classes() -> list[ActionClass]:

@@ -52,8 +52,10 @@ def test_a_world_rendered_by_another_msta_is_refused_before_training(world, tmp_
         manifest["world_version"] = recorded
     (old / "dataset.yaml").write_text(yaml.safe_dump(manifest))
     config = load_config(QUICKSTART, [f"data.root={old}", "data.train_split=base2novel/train_s1.csv"])
-    with pytest.raises(InputError, match=r"rendered by another msta .*run `msta prepare synthetic .*old` again"):
+    command = f"msta prepare synthetic {old} --train-per-class 2 --test-per-class 1"
+    with pytest.raises(InputError, match=r"rendered by another msta .*run `(.*)` again") as refusal:
         load_training_data(config)
+    assert f"run `{command}` again" in str(refusal.value)
 
 
 def test_shared_protocol_code_reproduces_the_worlds_base_novel_split(world):
