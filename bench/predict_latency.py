@@ -2,14 +2,15 @@
 
 Model: open_clip ViT-B-16-quickgelu with MSTA adapters as in recipes/fewshot.yaml (r=128,
 blocks 8-12), random weights (speed does not depend on their values), 8 frames, one 224 px
-view, 10 classes baked into both exports. Videos: the loader benchmark's panning noise,
+view, 10 classes baked into both exports (`--backbone`, `--bottleneck` and `--blocks` pick
+another, e.g. msta-tiny for a quick check). Videos: the loader benchmark's panning noise,
 320x240, 25 fps, 3 s, H.264.
 
 - cold: wall time of a fresh `python -m msta_cli predict VIDEO --model EXPORT` process
   (imports, model load, decode, one clip), median of `--repeats`.
 - warm: one video through an already loaded predictor (decode + transform + model), median.
 - batch: clips/s over `--videos` videos with `--batch-size` videos per forward pass (the ONNX
-  file takes one clip per call, as exported by default, so it runs them one by one).
+  file takes any batch, as exported by default).
 
 Run from the repository root:  python -m bench.predict_latency [--videos 16 --device cpu]
 """
@@ -41,9 +42,9 @@ CLASSES = ("archery", "bowling", "cartwheel", "diving", "fencing", "juggling", "
 FRAMES = 8
 
 
-def build_exports(root: Path) -> dict[str, Path]:
+def build_exports(root: Path, backbone: str, bottleneck: int, blocks: list[int]) -> dict[str, Path]:
     """The same model as a merged file (PyTorch) and an ONNX file (ONNX Runtime); seconds per export."""
-    config = Config(model=ModelConfig("ViT-B-16-quickgelu", "none"), adapter=AdapterConfig(bottleneck=128, blocks=[8, 12]))
+    config = Config(model=ModelConfig(backbone, "none"), adapter=AdapterConfig(bottleneck=bottleneck, blocks=blocks))
     torch.manual_seed(0)
     model = create_model(config).eval()
     classes = embed_classes(model, CLASSES)
@@ -96,6 +97,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="cold starts and warm runs per backend")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (ONNX Runtime on CUDA needs onnxruntime-gpu)")
+    parser.add_argument("--backbone", default="ViT-B-16-quickgelu", help="open_clip name, random weights (or msta-tiny)")
+    parser.add_argument("--bottleneck", type=int, default=128)
+    parser.add_argument("--blocks", type=int, nargs=2, default=[8, 12])
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +107,7 @@ def main() -> None:
         videos = [root / f"video{i:03d}.mp4" for i in range(args.videos)]
         for seed, video in enumerate(videos):
             write_textured_video(video, seed, frames=75, height=240, width=320, keyframe_interval=250)
-        for backend, path in build_exports(root).items():
+        for backend, path in build_exports(root, args.backbone, args.bottleneck, args.blocks).items():
             predictor = load_predictor(str(path), None, ModelOptions(device=args.device))
             row = {
                 "backend": backend,
@@ -114,7 +118,8 @@ def main() -> None:
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print(f"\nmachine: {machine(args.device)}; {args.videos} videos, batch {args.batch_size}, {args.workers} workers\n")
+    print(f"\nmachine: {machine(args.device)}; {args.backbone}; {args.videos} videos, batch {args.batch_size}, "
+          f"{args.workers} workers\n")
     print("| backend | device | cold process (s) | warm, one clip (ms) | batch (clips/s) |")
     print("|---|---|---|---|---|")
     for row in rows:
