@@ -142,10 +142,15 @@ class OpenClipFramewise(Backbone):
         self.clip.set_grad_checkpointing(True)
 
 
+def open_clip_source(name: str) -> str:
+    """The name open_clip knows `model.backbone` by: msta-tiny is a folder in the package."""
+    return f"local-dir:{TINY_DIR}" if name == TINY else name
+
+
 def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
     """Build the configured open_clip model, with weights from a tag, a local file, or none."""
     name = config.backbone
-    source = f"local-dir:{TINY_DIR}" if name == TINY else name
+    source = open_clip_source(name)
     pretrained = _resolve_pretrained(source, config.pretrained)
     try:
         clip = open_clip.create_model(source, pretrained=pretrained, device=device, cache_dir=config.cache_dir)

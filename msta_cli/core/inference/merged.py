@@ -1,9 +1,10 @@
 """The merged export: one safetensors file that rebuilds the whole model with no download.
 
 It holds every backbone weight, the adapter weights, optionally a label set's class
-embeddings, and JSON metadata with the open_clip model config, preprocessing, templates and
-frames per clip. open_clip rebuilds the architecture from that config (through a temporary
-`local-dir:` folder, open_clip's own loader for configs on disk); the weights come from the file.
+embeddings, and JSON metadata with the open_clip model config, preprocessing, templates, frames
+per clip and, for msta-tiny and other `msta pretrain-tiny` models, their compact vocabulary.
+open_clip rebuilds the architecture from that config (through a temporary `local-dir:` folder,
+open_clip's own loader for configs on disk); the weights come from the file.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 import msta_cli
-from msta_cli.core.backbone import OpenClipFramewise
+from msta_cli.core.backbone import OpenClipFramewise, open_clip_source
 from msta_cli.core.config import AdapterConfig
 from msta_cli.core.errors import InputError
 from msta_cli.core.inference.classes import Classes
 from msta_cli.core.model import MstaModel
+from msta_cli.core.synthetic.vocabulary import VOCABULARY_FILE, CompactTokenizer
 
 FORMAT = "msta-merged/1"
 METADATA_KEY = "msta"
@@ -48,7 +50,7 @@ class MergedModel:
 def save_merged(model: MstaModel, path: str | Path, num_frames: int, classes: Classes | None = None) -> None:
     """Write `model` (and `classes`, if given) to `path`; the caller makes the write atomic."""
     backbone = model.backbone
-    model_cfg = open_clip.get_model_config(backbone.name)
+    model_cfg = open_clip.get_model_config(open_clip_source(backbone.name))
     if model_cfg is None:
         raise InputError(f"backbone {backbone.name!r}: open_clip has no config for it, so it cannot be merged")
     if model_cfg.get("text_cfg", {}).get("hf_tokenizer_name"):
@@ -66,6 +68,7 @@ def save_merged(model: MstaModel, path: str | Path, num_frames: int, classes: Cl
         "templates": model.templates,
         "num_frames": num_frames,
         "labels": list(classes.names) if classes else None,
+        "vocabulary": backbone.tokenize.to_json() if isinstance(backbone.tokenize, CompactTokenizer) else None,
     }
     tensors = {BACKBONE_PREFIX + k: v for k, v in backbone.clip.state_dict().items()}
     tensors.update({ADAPTER_PREFIX + k: v for k, v in model.adapters.state_dict().items()})
@@ -100,7 +103,11 @@ def load_merged(path: str | Path, device: str | torch.device = "cpu") -> MergedM
         (Path(folder) / "open_clip_config.json").write_text(json.dumps(config), encoding="utf-8")
         with _root_logger_silenced():
             clip = open_clip.create_model(f"local-dir:{folder}", device=device)
-        tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+        if metadata.get("vocabulary"):
+            (Path(folder) / VOCABULARY_FILE).write_text(metadata["vocabulary"], encoding="utf-8")
+            tokenizer = CompactTokenizer.load(Path(folder) / VOCABULARY_FILE)
+        else:
+            tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     clip.load_state_dict(_part(tensors, BACKBONE_PREFIX), strict=True)
     clip.requires_grad_(False)
     clip.eval()

@@ -1,11 +1,15 @@
 import pytest
 import torch
 
+from msta_cli.core.config import AdapterConfig, Config
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.inference import export as export_module
+from msta_cli.core.inference.classes import embed_classes
 from msta_cli.core.inference.export import export_checkpoint, export_model
 from msta_cli.core.inference.labels import LabelSet
 from msta_cli.core.inference.merged import load_merged, read_merged_metadata
+from msta_cli.core.model import create_model
+from msta_cli.core.synthetic.vocabulary import CompactTokenizer
 from tests.core.inference.helpers import FRAMES, tiny_adapted_model, write_checkpoint
 
 
@@ -20,6 +24,20 @@ def test_merged_round_trip_carries_everything_to_rebuild_the_model(tmp_path, tin
     assert restored.num_frames == FRAMES and restored.classes is None
     assert restored.model.templates == model.templates
     assert restored.model.backbone.preprocessing == model.backbone.preprocessing
+
+
+def test_msta_tiny_merges_with_its_compact_vocabulary(tmp_path):
+    """Its text tower has a table of a few hundred tokens: open_clip's own tokenizer would not fit it."""
+    config = Config()
+    config.model.backbone = "msta-tiny"
+    config.adapter = AdapterConfig(bottleneck=32, blocks=[1, 2])
+    torch.manual_seed(0)
+    model = create_model(config)
+    report = export_model(model, "merged", tmp_path / "tiny.safetensors", FRAMES, embed_classes(model, ["star moving left"]))
+    assert {check.output: check.difference for check in report.checks} == {"embedding": 0.0, "class_embeddings": 0.0, "logits": 0.0}
+    restored = load_merged(tmp_path / "tiny.safetensors")
+    assert isinstance(restored.model.backbone.tokenize, CompactTokenizer)
+    assert restored.model.backbone.name == "msta-tiny" and restored.classes.names == ("star moving left",)
 
 
 def test_a_mismatch_fails_the_export_and_leaves_nothing(tmp_path, tiny_backbone_name, monkeypatch):
