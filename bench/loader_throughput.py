@@ -47,8 +47,15 @@ SIZE = 224
 SCALES = (1.0, 0.875, 0.75, 0.66)
 
 
-# Encoder options per codec: x264 at its default preset; VP9 fast enough to write test clips.
-ENCODER_OPTIONS = {"libx264": {"crf": "23"}, "libvpx-vp9": {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}}
+# Encoder options per codec: x264 at its default preset; VP9 fast enough to write test clips;
+# MPEG-4 Part 2 with two B-frames, like the XviD AVIs of UCF101 and HMDB51.
+ENCODER_OPTIONS = {
+    "libx264": {"crf": "23"},
+    "libvpx-vp9": {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"},
+    "mpeg4": {"b": "1500k", "bf": "2"},
+}
+# --codec: (encoder, file suffix)
+CODECS = {"h264": ("libx264", ".mp4"), "mpeg4": ("mpeg4", ".avi")}
 
 
 def write_textured_video(
@@ -151,15 +158,18 @@ def main() -> None:
     # 250 is libx264's default (re-encoded Kinetics clips: one or two keyframes per clip); 12 is
     # typical of the XviD/DivX AVIs of UCF101 and HMDB51. Sparse decoding gains with more keyframes.
     parser.add_argument("--keyframe-interval", type=int, default=250)
+    parser.add_argument("--codec", choices=list(CODECS), default="h264",
+                        help="h264 in mp4, or mpeg4 (Part 2, B-frames) in avi as UCF101 and HMDB51 ship")
     args = parser.parse_args()
+    encoder, suffix = CODECS[args.codec]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        names = [f"video{i:03d}.mp4" for i in range(args.videos)]
+        names = [f"video{i:03d}{suffix}" for i in range(args.videos)]
         for seed, name in enumerate(names):
-            write_textured_video(root / name, seed, args.frames, 240, 320, args.keyframe_interval)
+            write_textured_video(root / name, seed, args.frames, 240, 320, args.keyframe_interval, encoder)
         split = pd.DataFrame({"path": names, "label": [0] * len(names)})
 
         transform = TrainTransform(MEAN, STD, size=SIZE)
@@ -197,7 +207,7 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} on "
           f"{torch.cuda.get_device_name() if device.type == 'cuda' else device}")
-    print(f"{args.videos} videos 320x240 x {args.frames} frames (h264, keyframe every "
+    print(f"{args.videos} videos 320x240 x {args.frames} frames ({args.codec}{suffix}, keyframe every "
           f"{args.keyframe_interval}), {clips} clips of {FRAMES}x{SIZE}x{SIZE}, batch "
           f"{args.batch_size}, {args.workers} workers")
     print(f"median of {args.rounds} rounds, loaders taking turns")
