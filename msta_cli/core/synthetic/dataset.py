@@ -85,7 +85,7 @@ def video_seed(options: SyntheticOptions, action: ActionClass, split: str, index
 def encode_mp4(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 10) -> None:
     """Write uint8 (T, H, W, 3) frames as an H.264 mp4 (near-lossless at crf 10), atomically.
 
-    Without x264's macroblock-tree rate control: with it, the same 8 frames came out as 2-7
+    Without x264's macroblock-tree rate control: with it, the same 8 frames came out as 2-5
     different files in 40 encodes of some clips (decoded pixels up to 11 levels apart; with
     one encoder thread too), so the same options gave a slightly different world, and different
     training results, from run to run. Without it, or without B-frames, or without lookahead,
