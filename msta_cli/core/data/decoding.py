@@ -124,32 +124,49 @@ class _Header:
     width: int
 
 
-# Codec options for FFmpeg's stream probing (avformat_find_stream_info), which otherwise
-# decodes up to 20 frames of an H.264 or HEVC stream to guess its reordering delay: 2 ms per
-# open at 320x240 and 20 ms at 1280x720 on this project's VM, paid for every clip. The reader
-# orders frames by their timestamps, and the frame size and rate it needs came out the same
-# with and without decoding for every container tried (MP4, MOV, MKV, WebM, AVI, FLV, MPEG-TS,
-# MPEG-PS, NUT, raw H.264/HEVC/MPEG-4/MJPEG). The decoder that later reads the frames is a
-# separate one, so its output does not change (tests compare it with decoding every frame).
-_PROBE_WITHOUT_DECODING = {"skip_frame": "all"}
+# FFmpeg's stream probe (avformat_find_stream_info, run by every av.open) opens a decoder and
+# feeds it the first packets: it decodes up to 20 frames of H.264 or HEVC to guess a
+# reordering delay (2 ms per open at 320x240, 20 ms at 1280x720 on this project's VM). Told to
+# skip every frame, the decoder still costs 0.7 ms per H.264 open, and VP9's decodes its
+# keyframe anyway (2 ms at 320x240). The reader needs only the frame size and rate, which the
+# container header states, and orders frames by their timestamps, so the probe gets no
+# decoder at all (the format context's decoder whitelist is empty). The decoder that later
+# reads the frames is a separate one and is not affected (tests compare its output with
+# decoding every frame). Where the header alone lacks the size (MPEG-4 Part 2 in MP4, raw
+# MJPEG), the probe runs again with a decoder that skips every frame it can.
+_PROBE_WITHOUT_DECODER = {"codec_whitelist": "none"}
+_PROBE_SKIPPING_FRAMES = {"skip_frame": "all"}
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), options=_PROBE_WITHOUT_DECODING)
+        container = av.open(str(path), container_options=_PROBE_WITHOUT_DECODER)
+        if _states_size_and_rate(container):
+            return container
+        container.close()
+        return av.open(str(path), options=_PROBE_SKIPPING_FRAMES)
     except av.FFmpegError as error:
         raise VideoError(path, f"unreadable container: {_first_line(error)}") from error
+
+
+def _states_size_and_rate(container: av.container.InputContainer) -> bool:
+    if not container.streams.video:
+        return False
+    stream = container.streams.video[0]
+    return bool(stream.codec_context.height and (stream.average_rate or stream.guessed_rate))
 
 
 def _read_header(path: Path, container: av.container.InputContainer) -> _Header:
     if not container.streams.video:
         raise VideoError(path, "no video stream")
     stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate
-    if not stream.codec_context.height or not rate:
+    if not _states_size_and_rate(container):
         raise VideoError(path, "unreadable container: no frame size or frame rate")
     return _Header(
-        stream.frames, float(rate), stream.codec_context.height, stream.codec_context.width
+        stream.frames,
+        float(stream.average_rate or stream.guessed_rate),
+        stream.codec_context.height,
+        stream.codec_context.width,
     )
 
 

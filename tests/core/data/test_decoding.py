@@ -123,13 +123,24 @@ def test_pyav_sparse_decoding_is_bit_identical_to_decoding_every_frame(tmp_path,
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_opening_learns_the_header_without_decoding_frames(videos, suffix):
-    """FFmpeg's probe would decode up to 20 H.264 frames per open; msta's reads the same header."""
+    """FFmpeg's probe would decode H.264 frames or a VP9 keyframe per open; msta's decodes none
+    (a decoded frame would have told it the pixel format) and reads the same header."""
     path = videos[suffix]
     with decoding._open_container(path) as quick, av.open(str(path)) as probed:
         assert decoding._read_header(path, quick) == decoding._read_header(path, probed)
-        if suffix == ".mp4":  # the pixel format of H.264 is only known once a frame is decoded
-            assert probed.streams.video[0].codec_context.pix_fmt == "yuv420p"
-            assert quick.streams.video[0].codec_context.pix_fmt is None
+        assert probed.streams.video[0].codec_context.pix_fmt == "yuv420p"
+        assert quick.streams.video[0].codec_context.pix_fmt is None
+
+
+def test_a_header_without_the_frame_size_is_probed_again_with_a_decoder(tmp_path):
+    """MP4 leaves an MPEG-4 Part 2 stream's frame size to the decoder."""
+    path = write_video(tmp_path / "part2.mp4", 12, codec="mpeg4")
+    with av.open(str(path), container_options=decoding._PROBE_WITHOUT_DECODER) as bare:
+        assert bare.streams.video[0].codec_context.height == 0
+    with decoding._open_container(path) as quick, av.open(str(path)) as probed:
+        assert decoding._read_header(path, quick) == decoding._read_header(path, probed)
+    with open_video(path) as reader:
+        assert indices_of(reader.get_batch([0, 7, 11])) == [0, 7, 11]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
