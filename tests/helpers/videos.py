@@ -75,6 +75,7 @@ def write_video(
     faststart: bool = False,
     b_frames: int | None = None,
     encoder_options: dict[str, str] | None = None,
+    frame_ticks: list[int] | None = None,
 ) -> Path:
     """Encode `num_frames` index-coded frames of `size` (h, w); the codec follows the suffix.
 
@@ -83,6 +84,8 @@ def write_video(
     moves an mp4's index to the front, so a truncated copy still opens (mid-file damage).
     `b_frames` sets the encoder's maximum run of B-frames (None keeps its default);
     `encoder_options` are added to the codec's options (e.g. {"x264-params": "open-gop=1"}).
+    `frame_ticks` gives each frame's presentation time in 1/fps units (default 0, 1, 2, ...);
+    an AVI muxer fills gaps with empty chunks that its header counts as frames.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +108,8 @@ def write_video(
             stream.codec_context.max_b_frames = b_frames
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_pattern(index, size), format="rgb24")
+            if frame_ticks is not None:
+                frame.pts, frame.time_base = frame_ticks[index], Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
@@ -147,4 +152,37 @@ def damage_avi(path: str | Path, keep_fraction: float = 0.5) -> Path:
         raise ValueError(f"{path} has no movi chunk; is it an AVI?")
     movi_size = int.from_bytes(data[movi - 4 : movi], "little")
     path.write_bytes(data[: movi + 4 + int(movi_size * keep_fraction)])
+    return path
+
+
+def cut_by_stream_copy(source: str | Path, path: str | Path, first_frame: int) -> Path:
+    """What `ffmpeg -ss T -i SOURCE -c copy PATH` writes, for a SOURCE without B-frames: packets
+    from the keyframe at or before `first_frame`, timed so that `first_frame` is shown first; the MP4 muxer's edit list marks
+    the frames before it as discarded (decoded for reference, never shown)."""
+    with av.open(str(source)) as container, av.open(str(path), "w") as output:
+        stream = container.streams.video[0]
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        keyframe = max(n for n, packet in enumerate(packets[: first_frame + 1]) if packet.is_keyframe)
+        shift = packets[first_frame].pts - packets[0].pts
+        copied = output.add_stream_from_template(stream)
+        for packet in packets[keyframe:]:
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = copied
+            output.mux(packet)
+    return Path(path)
+
+
+def garble_packets(path: str | Path, first: int, last: int, seed: int = 0) -> Path:
+    """Overwrite the last three quarters of packets `first` to `last` with random bytes, in
+    place: the container stays intact and decoding fails mid-file."""
+    path = Path(path)
+    with av.open(str(path)) as container:
+        spans = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(seed)
+    for position, size in spans[first : last + 1]:
+        start = position + size // 4
+        data[start : position + size] = rng.integers(0, 256, position + size - start, np.uint8).tobytes()
+    path.write_bytes(bytes(data))
     return path

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -106,12 +107,12 @@ def open_video(
     except BaseException:
         container.close()
         raise
-    if header.declared_frames > reader.num_frames:
+    if header.declared_frames > reader.held_frames:
         reader.close()
         raise VideoError(
             path,
             f"damaged: header declares {header.declared_frames} frames, "
-            f"file holds {reader.num_frames}",
+            f"file holds {reader.held_frames}",
         )
     return reader
 
@@ -178,19 +179,30 @@ def _shrunk(height: int, width: int, max_short_side: int | None) -> tuple[int, i
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+# decord's messages start with one or more times and C++ source locations:
+# "[19:48:05] /.../threaded_decoder.cc:292: [19:48:05] /.../threaded_decoder.cc:218: "
+_DECORD_PREFIX = re.compile(r"^(?:\[[\d:]+\] \S+:\d+: )+")
+
+
 def _first_line(error: BaseException) -> str:
-    """decord errors carry a C++ stack trace; the first line is the part a user can read."""
+    """The part of a decoder's error a user can read: FFmpeg's message without its error
+    number and file name (VideoError names the file), decord's first line without its C++
+    source location."""
+    if isinstance(error, av.FFmpegError) and error.strerror:
+        return error.strerror
     lines = str(error).strip().splitlines()
-    return lines[0][:300] if lines else type(error).__name__
+    return _DECORD_PREFIX.sub("", lines[0])[:300] if lines else type(error).__name__
 
 
 class _Reader:
     """Index checks and de-duplication shared by the backends; they implement `_decode`."""
 
-    def __init__(self, path: Path, num_frames: int, fps: float) -> None:
+    def __init__(self, path: Path, num_frames: int, fps: float, held_frames: int) -> None:
         self.path = str(path)
         self.num_frames = num_frames
         self.fps = fps
+        # what the file holds, shown or not, to compare with the frame count its header declares
+        self.held_frames = held_frames
 
     def get_batch(self, indices: Sequence[int]) -> torch.Tensor:
         wanted = torch.as_tensor(list(indices), dtype=torch.long)
@@ -239,7 +251,7 @@ class _DecordReader(_Reader):
             )
         except self._error_types as error:
             raise VideoError(path, f"unreadable container: {_first_line(error)}") from error
-        super().__init__(path, len(self._video), fps)
+        super().__init__(path, len(self._video), fps, len(self._video))
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
         try:
@@ -270,7 +282,10 @@ class _PyAVReader(_Reader):
 
     Opening demuxes every packet (no decoding) to learn each frame's timestamp and the
     keyframes, as decord does: containers such as webm do not store a frame count, and
-    timestamps are the only reliable way to know which frame a decoder handed back.
+    timestamps are the only reliable way to know which frame a decoder handed back. Frames an
+    MP4 edit list hides (a stream copy cut between keyframes keeps the frames before the cut
+    and marks them discarded) are decoded where later frames need them but never shown, as in
+    a player.
     """
 
     def __init__(
@@ -288,24 +303,34 @@ class _PyAVReader(_Reader):
         self._skips_nonref = self._stream.codec_context.name in NONREF_CODECS
         self._size = size
         try:
-            packets = [
-                (_timestamp(packet), packet.is_keyframe)
-                for packet in container.demux(self._stream)
-                if packet.size
-            ]
+            packets = [packet for packet in container.demux(self._stream) if packet.size]
         except av.FFmpegError as error:
             raise VideoError(path, f"unreadable container: {_first_line(error)}") from error
-        self._file_pts = [pts for pts, _ in packets]  # in decoding (file) order
+        if any(_timestamp(packet) is None for packet in packets):
+            raise VideoError(
+                path,
+                "unreadable container: frames without timestamps (a raw stream?); put it in a "
+                "container first, e.g. ffmpeg -r FPS -i VIDEO -c copy VIDEO.mkv",
+            )
+        # in decoding (file) order
+        self._file_pts: list[int] = [_timestamp(packet) for packet in packets]
+        # where to seek for each packet: demuxers index decoding times (MPEG-TS seeks by them)
+        self._seek_times = [packet.dts if packet.dts is not None else pts
+                            for packet, pts in zip(packets, self._file_pts)]
         self._position_of = {pts: position for position, pts in enumerate(self._file_pts)}
-        self._keyframes = sorted({0, *(position for position, (_, key) in enumerate(packets) if key)})
-        self._display_pts = sorted(self._file_pts)
-        super().__init__(path, len(self._display_pts), fps)
+        self._keyframes = sorted({0, *(n for n, packet in enumerate(packets) if packet.is_keyframe)})
+        self._display_pts = sorted(
+            pts for packet, pts in zip(packets, self._file_pts) if not packet.is_discard
+        )
+        super().__init__(
+            path, len(self._display_pts), fps, _held_frames(self._file_pts, self._stream, fps)
+        )
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
         wanted = {self._display_pts[index]: index for index in indices}
         frames: dict[int, np.ndarray] = {}
         try:
-            for first, last in self._spans(sorted(self._position_of[pts] for pts in wanted)):
+            for first, last in self._spans([self._position_of[pts] for pts in wanted]):
                 self._decode_span(first, last, wanted, frames)
         except av.FFmpegError as error:
             raise VideoError(self.path, f"decode failed: {_first_line(error)}") from error
@@ -315,14 +340,17 @@ class _PyAVReader(_Reader):
         return torch.from_numpy(np.stack([frames[index] for index in indices]))
 
     def _spans(self, positions: list[int]) -> list[tuple[int, int]]:
-        """(first, last) file positions to decode for the wanted positions, overlaps merged."""
+        """(first, last) file positions to decode for the wanted positions, overlaps merged.
+
+        A leading B-frame's span starts a keyframe earlier than the span of the keyframe it
+        follows, so spans are merged in order of their start, not of the wanted positions.
+        """
         spans: list[tuple[int, int]] = []
-        for position in positions:
-            first = self._keyframe_for(position)
+        for first, last in sorted((self._keyframe_for(position), position) for position in positions):
             if spans and first <= spans[-1][1] + 1:
-                spans[-1] = (spans[-1][0], position)
+                spans[-1] = (spans[-1][0], max(spans[-1][1], last))
             else:
-                spans.append((first, position))
+                spans.append((first, last))
         return spans
 
     def _keyframe_for(self, position: int) -> int:
@@ -339,22 +367,36 @@ class _PyAVReader(_Reader):
         self, first: int, last: int, wanted: dict[int, int], frames: dict[int, np.ndarray]
     ) -> None:
         codec = self._stream.codec_context
-        self._container.seek(
-            self._file_pts[first], stream=self._stream, backward=True, any_frame=False
-        )
         codec.flush_buffers()
-        for packet in self._container.demux(self._stream):
-            pts = _timestamp(packet)
-            position = self._position_of.get(pts)
-            if position is None:
-                continue  # the empty packet that ends the stream
-            if position > last:
-                break
-            skip_unreferenced = self._skips_nonref and pts not in wanted
+        for position, packet in self._packets(first, last):
+            skip_unreferenced = self._skips_nonref and self._file_pts[position] not in wanted
             codec.skip_frame = "NONREF" if skip_unreferenced else "DEFAULT"
             self._keep(codec.decode(packet), wanted, frames)
         codec.skip_frame = "DEFAULT"
         self._keep(codec.decode(None), wanted, frames)  # frames the decoder still holds back
+
+    def _packets(self, first: int, last: int) -> Iterator[tuple[int, av.Packet]]:
+        """The packets at file positions `first` (a keyframe) to `last`, with their positions.
+
+        Containers without an index (MPEG-TS) seek by a timestamp search that can land before
+        the keyframe (the packets up to it are passed over) or after it; then reading starts
+        again from the first packet.
+        """
+        for seek_to in (first, 0):
+            self._container.seek(
+                self._seek_times[seek_to], stream=self._stream, backward=True, any_frame=False
+            )
+            reached = False
+            for packet in self._container.demux(self._stream):
+                position = self._position_of.get(_timestamp(packet))
+                if position is None or position < first:
+                    continue  # before the span, or the empty packet that ends the stream
+                if position > last or (position > first and not reached):
+                    break
+                reached = True
+                yield position, packet
+            if reached:
+                return
 
     def _keep(
         self, decoded: list[av.VideoFrame], wanted: dict[int, int], frames: dict[int, np.ndarray]
@@ -389,6 +431,17 @@ def _own_reformatter() -> VideoReformatter:
             _inherited.append(made[1])
         _converters.made = made = (os.getpid(), VideoReformatter())
     return made[1]
+
+
+def _held_frames(file_pts: list[int], stream: av.video.stream.VideoStream, fps: float) -> int:
+    """Frames the file holds data or time for: its packets, or the frame times its timestamps
+    span where that is more. An AVI's header counts the empty chunks that repeat a frame (the
+    muxer fills timestamp gaps with them) and an MP4's counts frames an edit list hides; only
+    a file cut short holds fewer than its header declares."""
+    if not file_pts or stream.time_base is None:
+        return len(file_pts)
+    span = float((max(file_pts) - min(file_pts)) * stream.time_base) * fps
+    return max(len(file_pts), round(span) + 1)
 
 
 def _timestamp(packet: av.Packet) -> int | None:

@@ -14,8 +14,10 @@ from msta_cli.core.data.decoding import VideoError, open_video, resolve_backend
 from msta_cli.core.errors import InputError, MstaError
 from tests.helpers.videos import (
     codec_available,
+    cut_by_stream_copy,
     damage_avi,
     frame_index_of,
+    garble_packets,
     truncate,
     write_not_a_video,
     write_video,
@@ -93,32 +95,88 @@ def test_backends_agree(videos, suffix):
         assert torch.equal(a.get_batch(wanted), b.get_batch(wanted))
 
 
-X264_STRUCTURES = {
-    "closed GOPs, B-pyramid": "keyint=12:bframes=3:b-pyramid=normal",
-    "open GOPs (leading B-frames)": "keyint=12:min-keyint=12:bframes=3:open-gop=1:scenecut=0",
-    "one keyframe": "keyint=250:bframes=3",
+STREAM_STRUCTURES = {  # name: (suffix, encoder, write_video options)
+    "H.264 closed GOPs, B-pyramid": (
+        ".mp4", "libx264", {"encoder_options": {"x264-params": "keyint=12:bframes=3:b-pyramid=normal"}}
+    ),
+    "H.264 open GOPs (leading B-frames)": (
+        ".mp4", "libx264",
+        {"encoder_options": {"x264-params": "keyint=12:min-keyint=12:bframes=3:open-gop=1:scenecut=0"}},
+    ),
+    "H.264 one keyframe": (".mp4", "libx264", {"encoder_options": {"x264-params": "keyint=250:bframes=3"}}),
+    # no index: seeking searches timestamps and may land off the keyframe
+    "H.264 in MPEG-TS": (".ts", "libx264", {"b_frames": 2, "keyframe_interval": 10}),
+    # as UCF101 and HMDB51 ship: B-frames after a keyframe in the file are shown before it
+    "MPEG-4 Part 2 open GOPs in AVI": (".avi", "mpeg4", {"b_frames": 2, "keyframe_interval": 10}),
 }
 
 
-@pytest.mark.parametrize("structure", X264_STRUCTURES)
+@pytest.mark.parametrize("structure", STREAM_STRUCTURES)
 def test_pyav_sparse_decoding_is_bit_identical_to_decoding_every_frame(tmp_path, structure):
     """The PyAV reader skips frames nothing wanted depends on; what it returns must not change."""
     frames = 60
-    video = write_video(
-        tmp_path / "v.mp4", frames, encoder_options={"x264-params": X264_STRUCTURES[structure]}
-    )
+    suffix, codec, options = STREAM_STRUCTURES[structure]
+    video = write_video(tmp_path / f"v{suffix}", frames, codec=codec, **options)
     with av.open(str(video)) as container:
         every = torch.from_numpy(
             np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
         )
     assert indices_of(every) == list(range(frames))
     rng = random.Random(0)
-    requests = [[index] for index in range(frames)] + [
-        sorted(rng.sample(range(frames), 8)) for _ in range(10)
+    requests = [[index] for index in reversed(range(frames))] + [
+        sorted(rng.sample(range(frames), 8)) for _ in range(30)
     ]
     with open_video(video, "pyav") as reader:
+        assert reader.num_frames == frames
         for wanted in requests:
             assert torch.equal(reader.get_batch(wanted), every[wanted]), wanted
+
+
+def test_frames_an_mp4_edit_list_hides_are_not_shown(tmp_path):
+    """A stream copy cut at frame 30 keeps frames 20-29 for reference, marked discarded."""
+    source = write_video(tmp_path / "source.mp4", 80, keyframe_interval=20, b_frames=0)
+    video = cut_by_stream_copy(source, tmp_path / "cut.mp4", first_frame=30)
+    with av.open(str(video)) as container:  # what a player shows
+        shown = [frame_index_of(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    assert shown == list(range(30, 80))
+    with open_video(video, "pyav") as reader:
+        assert reader.num_frames == 50
+        assert indices_of(reader.get_batch([0, 1, 9, 10, 49])) == [30, 31, 39, 40, 79]
+
+
+def test_avi_gaps_filled_with_empty_chunks_are_not_damage(tmp_path):
+    """The AVI muxer writes an empty chunk for each missing frame time; the header counts them."""
+    ticks = [*range(6), *range(8, 22)]  # two frame times missing after frame 5
+    video = write_video(tmp_path / "gaps.avi", 20, b_frames=0, frame_ticks=ticks)
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].frames == 22
+    with open_video(video, "pyav") as reader:
+        assert reader.num_frames == 20
+        assert indices_of(reader.get_batch([0, 5, 6, 19])) == [0, 5, 6, 19]
+
+
+def test_a_raw_stream_without_timestamps_is_a_video_error(tmp_path):
+    video = tmp_path / "raw.h264"
+    with av.open(str(write_video(tmp_path / "v.mp4", 20))) as source, av.open(str(video), "w", format="h264") as raw:
+        copied = raw.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.size:
+                packet.stream = copied
+                raw.mux(packet)
+    with pytest.raises(VideoError, match="without timestamps"):
+        open_video(video, "pyav")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_decode_failure_mid_file_is_a_video_error(tmp_path, backend):
+    video = garble_packets(write_video(tmp_path / "v.mp4", 64, size=(64, 96), keyframe_interval=16), 24, 40)
+    with open_video(video, backend) as reader:
+        if backend == "pyav":  # decord's decoder thread reads ahead into the damage
+            assert indices_of(reader.get_batch([0, 5])) == [0, 5]
+        with pytest.raises(VideoError, match="decode failed") as raised:
+            reader.get_batch(range(reader.num_frames))
+    assert raised.value.path == str(video)
+    assert "[" not in raised.value.reason  # no error numbers or C++ source locations
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
