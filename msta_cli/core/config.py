@@ -94,7 +94,13 @@ class DataConfig:
     train_split: str = "train_1.csv"
     train_labels: str = "labels.csv"
     num_frames: int = 8
+    # segment: TSN, one frame from each of num_frames equal segments (the MSTA recipe).
+    # dense: num_frames frames dense_stride apart from a random start (training) or from evenly
+    # spread starts (test views); videos shorter than that span give evenly spread frames.
     sampling: Literal["segment", "dense"] = "segment"
+    # Distance in frames between consecutive frames of a dense clip (8: t, t+8, t+16, ...);
+    # used only with sampling: dense.
+    dense_stride: int = 8
     input_size: int = 224
     # Training videos with a larger short side are shrunk to it while decoding; smaller ones
     # keep their size (the crop is a fraction of the short side, resized to input_size).
@@ -106,6 +112,8 @@ class DataConfig:
     # Normalisation comes from the backbone's own preprocessing config; recorded here for audit.
     normalization: Literal["backbone"] = "backbone"
     workers: int = 4
+    # Decoder for training and evaluation: auto (PyAV, msta's sparse reader), pyav or decord.
+    video_backend: Literal["auto", "pyav", "decord"] = "auto"
 
 
 @dataclass
@@ -218,7 +226,10 @@ def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ())
         raise InputError(f"{path}: a recipe must be a mapping of keys to values")
     for override in overrides:
         _apply_override(data, override)
-    return _build(Config, data, "", _Locator(path, marks))
+    locator = _Locator(path, marks)
+    config = _build(Config, data, "", locator)
+    _check_ranges(config, locator)
+    return config
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -290,6 +301,15 @@ def _build(cls: type, data: Any, prefix: str, locator: _Locator) -> Any:
             raise InputError(_unknown_key_message(str(key), dotted, list(fields), locator))
         values[key] = _convert(hints[key], value, dotted, locator)
     return cls(**values)
+
+
+def _check_ranges(config: Config, locator: _Locator) -> None:
+    """Values of the right type that still cannot work, refused before any data is read."""
+    if config.data.dense_stride < 1:
+        raise InputError(
+            f"{locator.where('data.dense_stride')}: 'data.dense_stride' must be at least 1 "
+            f"(the distance in frames between consecutive frames of a dense clip); got {config.data.dense_stride}"
+        )
 
 
 def _unknown_key_message(key: str, dotted: str, valid: list[str], locator: _Locator) -> str:

@@ -11,6 +11,9 @@ import yaml
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
+from msta_cli.core.data import dataset, decoding
+from msta_cli.core.data.dataset import VideoClipDataset
+from msta_cli.core.data.sharding import ShardedSampler
 from tests.helpers.datasets import tiny_recipe, write_base_to_novel_lists, write_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -145,6 +148,38 @@ def test_resume_continues_a_finished_run_without_retraining(tmp_path, colour_dat
     assert runner.invoke(app, ["train", "--resume", str(tmp_path / "nowhere")]).exit_code == 2
 
 
+@pytest.mark.skipif(not decoding.decord_available(), reason="decord is not installed")
+def test_the_recipe_picks_the_video_backend_and_dense_stride_of_training_and_evaluation(tmp_path, colour_dataset, tiny_backbone_name, monkeypatch):
+    backends, spacings = set(), set()
+    open_video, frame_indices = dataset.open_video, VideoClipDataset.frame_indices
+
+    def spy_open(path, backend, *args):
+        backends.add(backend)
+        return open_video(path, backend, *args)
+
+    def spy_indices(self, video_frames, index):
+        clips = frame_indices(self, video_frames, index)
+        spacings.update((self.mode, b - a) for clip in clips for a, b in zip(clip, clip[1:]))
+        return clips
+
+    monkeypatch.setattr(dataset, "open_video", spy_open)
+    monkeypatch.setattr(VideoClipDataset, "frame_indices", spy_indices)
+    data = {"sampling": "dense", "dense_stride": 2, "video_backend": "decord"}  # 12-frame videos fit 4 frames 2 apart
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, data=data, optim={"epochs": 1}))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 0, result.output
+    assert backends == {"decord"}
+    assert spacings == {("train", 2), ("test", 2)}
+
+
+def test_an_uninstalled_video_backend_exits_2_before_writing(tmp_path, colour_dataset, tiny_backbone_name, monkeypatch):
+    monkeypatch.setattr(decoding, "decord_available", lambda: False)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, data={"video_backend": "decord"}))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 2 and "video backend 'decord' is not installed" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "msta_cli", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "evaluate" in result.stdout
@@ -175,12 +210,19 @@ def test_bf16_autocast_and_activation_checkpointing_run(tmp_path, colour_dataset
 
 
 def test_nproc_starts_torchrun_with_gloo_and_two_processes(tmp_path, colour_dataset, tiny_backbone_name):
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, optim={"epochs": 1}))
+    good = pd.read_csv(colour_dataset / "train.csv")
+    missing = pd.DataFrame({"path": ["red/missing_a.mp4", "red/missing_b.mp4"], "label": 0})
+    split = pd.concat([good[:16], missing[:1], good[16:], missing[1:]], ignore_index=True)  # 20 videos
+    shards = [ShardedSampler(len(split), rank, 2, seed=0).shard() for rank in (0, 1)]
+    assert [split["path"][shard].isin(missing["path"]).sum() for shard in shards] == [1, 1]  # one bad video per rank
+    split.to_csv(tmp_path / "train.csv", index=False)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, data={"train_split": str(tmp_path / "train.csv")}, optim={"epochs": 1}))
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "msta_cli", "train", recipe, f"output_dir={run_dir}", "--nproc", "2"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert metrics.query("kind == 'step'")["step"].tolist() == [1, 2, 3, 4, 5]  # 18 videos / (micro 2 x 2 processes), accumulation 1
+    assert metrics.query("kind == 'step'")["step"].tolist() == [1, 2, 3, 4, 5]  # 20 videos / (micro 2 x 2 processes), accumulation 1
     assert pd.read_csv(run_dir / "results.csv")["videos"].tolist() == [9]
+    assert pd.read_csv(run_dir / "problems.csv")["path"].tolist() == missing["path"].tolist()  # gathered from both ranks

@@ -1,8 +1,10 @@
+import typing
 from pathlib import Path
 
 import pytest
 
-from msta_cli.core.config import Config, dump_config, load_config
+from msta_cli.core.config import Config, DataConfig, dump_config, load_config
+from msta_cli.core.data.decoding import BACKENDS
 from msta_cli.core.errors import InputError
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -89,6 +91,21 @@ def test_unknown_override_key_is_reported(tmp_path):
 def test_wrong_types_say_what_was_expected(tmp_path, text, expected):
     with pytest.raises(InputError, match=expected):
         load_config(_recipe(tmp_path, text))
+
+
+def test_data_video_backend_and_dense_stride(tmp_path):
+    config = load_config(_recipe(tmp_path, "data:\n  sampling: dense\n  dense_stride: 4\n  video_backend: decord\n"))
+    assert (config.data.dense_stride, config.data.video_backend) == (4, "decord")
+    assert (Config().data.dense_stride, Config().data.video_backend) == (8, "auto")
+    assert set(typing.get_args(typing.get_type_hints(DataConfig)["video_backend"])) == set(BACKENDS)
+    with pytest.raises(InputError, match=r"recipe.yaml:2:3: 'data.dense_stride' must be at least 1 \(.*\); got 0"):
+        load_config(_recipe(tmp_path, "data:\n  dense_stride: 0\n"))
+    with pytest.raises(InputError, match=r"\(override\): 'data.dense_stride' must be at least 1"):
+        load_config(_recipe(tmp_path, ""), ["data.dense_stride=-8"])
+    with pytest.raises(InputError, match=r"'data.video_backend' must be one of auto, pyav, decord; got 'opencv'"):
+        load_config(_recipe(tmp_path, "data:\n  video_backend: opencv\n"))
+    with pytest.raises(InputError, match=r"unknown key 'data.video_backnd'.*dense_stride.*video_backend.*Did you mean 'video_backend'\?"):
+        load_config(_recipe(tmp_path, ""), ["data.video_backnd=pyav"])
 
 
 def test_missing_recipe_and_bad_override_syntax(tmp_path):

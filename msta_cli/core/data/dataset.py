@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from msta_cli.core.data import sampling
-from msta_cli.core.data.decoding import VideoError, open_video
+from msta_cli.core.data.decoding import VideoError, open_video, resolve_backend
 
 MODES = ("train", "test")
 SAMPLINGS = ("segment", "dense")
@@ -72,7 +72,8 @@ class VideoClipDataset(Dataset):
     deterministic clips. `sampling` is "segment" (TSN, the MSTA recipe) or "dense" (frames
     `stride` apart). Training positions come from a generator seeded with (seed, epoch,
     index), so a sample's frames do not depend on which worker loads it; call `set_epoch`
-    before each epoch.
+    before each epoch. `backend` (see decoding.BACKENDS) is checked here, so an unknown or
+    uninstalled one fails at once rather than in every data-loader worker.
     """
 
     def __init__(
@@ -102,7 +103,7 @@ class VideoClipDataset(Dataset):
         self.clips = clips
         self.sampling = sampling
         self.stride = stride
-        self.backend = backend
+        self.backend = resolve_backend(backend)
         self.seed = seed
         self.max_short_side = max_short_side
         self.epoch = 0

@@ -74,7 +74,8 @@ def evaluate_set(
     split = read_split(split_path, len(class_names))
     dataset = VideoClipDataset(
         split, root, config.data.num_frames, mode="test", clips=views.clips,
-        sampling=config.data.sampling, seed=config.seed, max_short_side=config.data.input_size,
+        sampling=config.data.sampling, stride=config.data.dense_stride, backend=config.data.video_backend,
+        seed=config.seed, max_short_side=config.data.input_size,
     )
     sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=False)
     loader = make_loader(dataset, config.eval.batch_size, config.data.workers, sampler, pin_memory=device.type == "cuda")

@@ -8,6 +8,7 @@ import platform
 import subprocess
 import time
 from pathlib import Path
+from typing import Iterable
 
 import open_clip
 import pandas as pd
@@ -22,6 +23,7 @@ CONFIG = "config.yaml"
 ENVIRONMENT = "env.json"
 METRICS = "metrics.csv"
 PROBLEMS = "problems.csv"
+PROBLEM_FIELDS = ["path", "reason", "epoch"]
 METRIC_FIELDS = ["kind", "epoch", "step", "loss", "ce", "consistency", "lr", "clips_per_s", "split", "top1", "top5", "mean_class"]
 
 
@@ -102,6 +104,31 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
         table.to_csv(temporary, index=False)
 
 
-def write_problems(path: Path, failures: list[tuple[str, str]]) -> None:
-    """problems.csv: every video that could not be used, with the reason (header even if none)."""
-    write_table(path, pd.DataFrame(sorted(set(failures)), columns=["path", "reason"]))
+class ProblemsLog:
+    """problems.csv: every training video that failed, why, and the first epoch it failed in.
+
+    One row per (path, reason), however many epochs or ranks hit it. Rows already in the file
+    (a run before its --resume) are kept, so a resume never forgets earlier failures. `write`
+    replaces the whole file atomically (header even if no video failed).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.first_epoch: dict[tuple[str, str], int] = {}
+        if path.exists():
+            rows = pd.read_csv(path, dtype=str, keep_default_na=False)[PROBLEM_FIELDS]
+            self.add((file, reason, int(epoch)) for file, reason, epoch in rows.itertuples(index=False))
+
+    def add(self, failures: Iterable[tuple[str, str, int]]) -> None:
+        """Record (path, reason, epoch) failures, keeping the earliest epoch of each."""
+        for path, reason, epoch in failures:
+            key = (path, reason)
+            self.first_epoch[key] = min(epoch, self.first_epoch.get(key, epoch))
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(path, reason) of every recorded failure, sorted."""
+        return sorted(self.first_epoch)
+
+    def write(self) -> None:
+        rows = [(file, reason, epoch) for (file, reason), epoch in sorted(self.first_epoch.items())]
+        write_table(self.path, pd.DataFrame(rows, columns=PROBLEM_FIELDS))

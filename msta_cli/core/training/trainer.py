@@ -14,7 +14,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from msta_cli.core.config import Config, EvalSet
 from msta_cli.core.data.dataset import VideoClipDataset, make_loader
+from msta_cli.core.data.decoding import resolve_backend
 from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TrainTransform
@@ -34,7 +35,7 @@ from msta_cli.core.loss import MstaLoss
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
 from msta_cli.core.training.distributed import Distributed, barrier, gather_objects
 from msta_cli.core.training.optimization import build_optimizer, build_scheduler
-from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, write_problems
+from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, ProblemsLog
 from msta_cli.core.training.state import Progress, load_training_checkpoint, rng_state, save_training_checkpoint
 
 Event = dict
@@ -57,11 +58,13 @@ class TrainingData:
 class RunOutcome:
     model: MstaModel
     progress: Progress
+    # (path, reason) of every training video that failed on any rank, before a resume too.
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
 def load_training_data(config: Config) -> TrainingData:
-    """Read and check the training lists before anything is written (bad input -> exit 2)."""
+    """Read and check the training lists and the video backend before anything is written (bad input -> exit 2)."""
+    resolve_backend(config.data.video_backend)
     root = Path(config.data.root)
     class_names = read_labels(root / config.data.train_labels)
     split = read_split(root / config.data.train_split, len(class_names))
@@ -121,7 +124,8 @@ def train_run(
     micro_batch, accumulation = _batching(config, world)
     dataset = VideoClipDataset(
         data.train, data.video_root, config.data.num_frames, mode="train", sampling=config.data.sampling,
-        seed=config.seed, max_short_side=config.data.resize_short_side,
+        stride=config.data.dense_stride, backend=config.data.video_backend, seed=config.seed,
+        max_short_side=config.data.resize_short_side,
     )
     sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=True, seed=config.seed)
     loader = make_loader(
@@ -146,7 +150,8 @@ def train_run(
         progress = load_training_checkpoint(checkpoints / "last", model, optimizer, scheduler, scaler, world.rank)
         if metrics:
             metrics.truncate_after(progress.global_step)
-    failures: list[tuple[str, str]] = []
+    problems = ProblemsLog(run_dir / PROBLEMS)
+    seen: list[tuple[str, str, int]] = []  # this rank's (path, reason, epoch) failures since the last save_last
     interrupt = _InterruptFlag()
     validation = _prepare_validation(config, data, run_dir, world) if data.validation is not None else None
 
@@ -156,10 +161,19 @@ def train_run(
             save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states)
         barrier(world)
 
+    def save_last() -> None:
+        """Gather every rank's new failures into problems.csv, then save `last`: in that order, the
+        file holds every failure of the steps a resume from this checkpoint will skip."""
+        problems.add(failure for rank_seen in gather_objects(seen, world) for failure in rank_seen)
+        seen.clear()
+        if world.is_main:
+            problems.write()
+        save("last")
+
     on_event({"event": "start", "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
               "progress": progress, "accumulation": accumulation, "micro_batch": micro_batch,
               "parameters": parameter_summary(model), "world_size": world.world_size})
-    with interrupt:
+    with interrupt, _problems_kept_on_crash(problems, seen, world):
         while progress.epoch < config.optim.epochs:
             dataset.set_epoch(progress.epoch)
             sampler.set_epoch(progress.epoch, start=progress.steps_in_epoch * accumulation * micro_batch)
@@ -169,7 +183,7 @@ def train_run(
             batches = iter(loader)
             for position in range(progress.steps_in_epoch * accumulation, micro_batches):
                 batch = next(batches)
-                failures.extend(batch.failures)
+                seen.extend((failure.path, failure.reason, progress.epoch) for failure in batch.failures)
                 pending += 1
                 last_of_step = pending == accumulation or position == micro_batches - 1
                 if len(batch):
@@ -196,21 +210,19 @@ def train_run(
                     on_event({"event": "step", **row, "steps_per_epoch": steps_per_epoch, "memory": _gpu_memory(device)})
                     window_start, window_clips, losses = time.perf_counter(), 0, []
                 if config.run.checkpoint_every_steps and progress.global_step % config.run.checkpoint_every_steps == 0:
-                    save("last")
+                    save_last()
                     on_event({"event": "checkpoint", "step": progress.global_step})
                 if interrupt.raised:
-                    save("last")
+                    save_last()
                     raise Interrupted(f"interrupted at step {progress.global_step}; saved. Resume with: msta train --resume {run_dir}")
             if metrics:
                 metrics.close_epoch(progress.epoch, progress.global_step)
             progress.epoch += 1
             progress.steps_in_epoch = 0
             _select(config, validation, model, progress, world, device, metrics, on_event, save)
-            save("last")
+            save_last()
             on_event({"event": "epoch", "epoch": progress.epoch})
-    if world.is_main:
-        write_problems(run_dir / PROBLEMS, failures)
-    return RunOutcome(model, progress, failures)
+    return RunOutcome(model, progress, problems.failures())
 
 
 def _select(config, validation, model, progress, world, device, metrics, on_event, save) -> None:
@@ -314,6 +326,21 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def _problems_kept_on_crash(problems: ProblemsLog, seen: list[tuple[str, str, int]], world: Distributed) -> Iterator[None]:
+    """A crash or a second Ctrl-C still writes the main process's failures since the last checkpoint.
+
+    No gather here: the other ranks may be gone, and their unsaved failures with them.
+    """
+    try:
+        yield
+    except BaseException:
+        if world.is_main:
+            problems.add(seen)
+            problems.write()
+        raise
 
 
 class _InterruptFlag:

@@ -12,6 +12,7 @@ from msta_cli.core.data.dataset import (
     collate_clips,
     make_loader,
 )
+from msta_cli.core.errors import InputError
 from tests.helpers.videos import frame_index_of, write_video, write_zero_byte
 
 
@@ -132,3 +133,8 @@ def test_invalid_arguments():
         VideoClipDataset(SPLIT, "unused", 8, sampling="uniform")
     with pytest.raises(ValueError, match="clips"):
         VideoClipDataset(SPLIT, "unused", 8, mode="train", clips=2)
+
+
+def test_an_unknown_backend_is_refused_before_any_video_is_read():
+    with pytest.raises(InputError, match="unknown video backend 'opencv'; choose one of auto, decord, pyav"):
+        VideoClipDataset(SPLIT, "unused", 8, backend="opencv")

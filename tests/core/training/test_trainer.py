@@ -1,5 +1,6 @@
 import multiprocessing
 import os
+import shutil
 import signal
 
 import pandas as pd
@@ -8,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from msta_cli.core.config import Config, load_config
+from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.state import STATE_FILE
 from msta_cli.core.training.trainer import Interrupted, hold_out, load_training_data, train_run
@@ -87,6 +89,53 @@ def test_only_adapters_change_and_problems_are_recorded(tmp_path, colour_dataset
     problems = pd.read_csv(tmp_path / "run" / "problems.csv")
     assert problems["path"].tolist() == ["red/missing.mp4"] and problems["reason"].str.len().min() > 0
     assert outcome.progress.global_step == 5  # 19 videos, micro-batch 2, accumulation 2
+
+
+@pytest.mark.parametrize("stop", ["sigint", "crash"])
+def test_a_run_stopped_mid_epoch_keeps_the_failures_seen_so_far(tmp_path, colour_dataset, tiny_backbone_name, stop):
+    split = pd.read_csv(colour_dataset / "train.csv")
+    missing = [f"red/missing_{i}.mp4" for i in range(4)]
+    broken = tmp_path / "with_missing.csv"
+    pd.concat([split, pd.DataFrame({"path": missing, "label": 0})], ignore_index=True).to_csv(broken, index=False)
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"train_split": str(broken)}, optim={"epochs": 3})
+    rows = pd.read_csv(broken)["path"]
+    read = {rows[i] for i in ShardedSampler(len(rows), seed=config.seed).shard()[:8]}  # 2 steps x 2 x micro-batch 2
+    assert read & set(missing) and set(missing) - read  # some read before the stop, some not
+
+    def halt(event):
+        if event["event"] == "step" and event["step"] == 2:
+            if stop == "crash":
+                raise RuntimeError("crash")
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted if stop == "sigint" else RuntimeError):
+        _train(config, tmp_path / "run", on_event=halt)
+    problems = pd.read_csv(tmp_path / "run" / "problems.csv")
+    assert problems.values.tolist() == [[path, "file not found", 0] for path in sorted(read & set(missing))]
+
+
+def _own_copy(dataset, target):
+    """A colour dataset whose videos can be changed: dataset.yaml points at the copy's videos."""
+    shutil.copytree(dataset, target)
+    (target / "dataset.yaml").write_text(f"name: colours\nvideo_root: {target / 'videos'}\n")
+    return target
+
+
+def test_resume_keeps_the_failures_of_the_epochs_before_it(tmp_path, colour_dataset, tiny_backbone_name):
+    dataset = _own_copy(colour_dataset, tmp_path / "data")
+    split = pd.read_csv(dataset / "train.csv")
+    pd.concat([split, pd.DataFrame({"path": ["red/late.mp4"], "label": [0]})]).to_csv(dataset / "train.csv", index=False)
+    config = _config(tmp_path, dataset, tiny_backbone_name, optim={"epochs": 1})
+    run_dir = tmp_path / "run"
+    _train(config, run_dir)
+    shutil.copy(dataset / "videos" / "red" / "train_0.mp4", dataset / "videos" / "red" / "late.mp4")  # arrives late
+    (dataset / "videos" / "green" / "train_0.mp4").unlink()  # vanishes after epoch 0
+
+    config.optim.epochs = 2
+    outcome = _train(config, run_dir, resume=True)
+    problems = pd.read_csv(run_dir / "problems.csv")
+    assert problems.values.tolist() == [["green/train_0.mp4", "file not found", 1], ["red/late.mp4", "file not found", 0]]
+    assert outcome.failures == [("green/train_0.mp4", "file not found"), ("red/late.mp4", "file not found")]
 
 
 def test_hold_out_is_per_class_seeded_and_disjoint():
