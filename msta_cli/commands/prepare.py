@@ -23,10 +23,24 @@ from msta_cli.core.synthetic.dataset import SyntheticOptions, write_synthetic
 SYNTHETIC = "synthetic"
 Dataset = Enum("Dataset", {name: name for name in [*DATASETS, SYNTHETIC]}, type=str)  # type: ignore[misc]
 SHOWN_PROBLEMS = 10
+# The options only some datasets use, and those datasets: given for another, an option would do nothing unnoticed.
+# The core narrows --download, --sha256 and --vifi-clip-splits further (the datasets with archives, with ViFi lists).
+PREPARED = tuple(DATASETS)
+USED_BY = {
+    "download": PREPARED,
+    "sha256": PREPARED,
+    "vifi_clip_splits": PREPARED,
+    "k400_labels": ("kinetics600",),
+    "test_fraction": ("folder",),
+    "check": PREPARED,
+    "train_per_class": (SYNTHETIC,),
+    "test_per_class": (SYNTHETIC,),
+}
 
 
 @exits_on_errors
 def prepare(
+    ctx: typer.Context,
     dataset: Dataset = typer.Argument(..., help="Which layout SOURCE has."),
     source: Path = typer.Argument(..., help="The dataset as published: extracted folders, or its official archives (synthetic: the folder to write)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder.", show_default="data/<DATASET>"),
@@ -47,10 +61,14 @@ def prepare(
         help="kinetics600: the K400 label list, to write the zero-shot splits of K600's new classes.",
     ),
     test_fraction: float = typer.Option(
-        0.2, "--test-fraction", help="folder: share of each class's videos in test.csv (1: all)."
+        0.2,
+        "--test-fraction",
+        help="folder: share of each class's videos in test.csv, rounded half up (0: none, 1: all).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of every sampled list; the same seed gives the same files."),
-    workers: int | None = typer.Option(None, "--workers", help="Videos checked in parallel.", show_default="all CPUs"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Videos checked in parallel.", show_default="all CPUs"
+    ),
     check: bool = typer.Option(True, "--check/--no-check", help="Open every video and decode two frames."),
     train_per_class: int = typer.Option(
         SyntheticOptions.train_per_class, "--train-per-class", help="synthetic: training videos per class."
@@ -61,6 +79,7 @@ def prepare(
 ) -> None:
     """Find, check and list a dataset's videos: labels.csv, split CSVs, protocol lists, problems.csv, dataset.yaml."""
     name = dataset.value
+    _reject_unused_options(ctx, name)
     if name == SYNTHETIC:
         if out is not None:
             raise InputError("msta prepare synthetic OUT writes the world to OUT; --out is not used")
@@ -87,6 +106,16 @@ def prepare(
     with _ProgressBars(Console(stderr=True)) as bars:
         report = run_prepare(options, bars.update)
     _print_report(console, name, report)
+
+
+def _reject_unused_options(ctx: typer.Context, dataset: str) -> None:
+    """An option given for a dataset that does not use it is a mistake to point out, not to ignore."""
+    params = {param.name: param for param in ctx.command.params}
+    for name, used_by in USED_BY.items():
+        # By name: Typer bundles its own copy of click, whose ParameterSource is not click.core's.
+        if dataset not in used_by and ctx.get_parameter_source(name).name != "DEFAULT":
+            flag = "/".join(params[name].opts + params[name].secondary_opts)
+            raise InputError(f"{flag} is for {', '.join(used_by)} only; {dataset} does not use it")
 
 
 class _ProgressBars:
@@ -130,7 +159,7 @@ def _print_report(console: Console, dataset: str, report: PrepareReport) -> None
         table.add_row(name, f"{size.written:,}", f"[red]{left_out:,}[/]" if left_out else "0")
     console.print(table)
     if report.problems:
-        problems = Table(title=f"{len(report.problems):,} videos missing or unreadable (all in problems.csv)")
+        problems = Table(title=f"{len(report.problems):,} videos left out (all in problems.csv)")
         problems.add_column("path", overflow="fold")
         problems.add_column("reason", overflow="fold")
         for problem in report.problems[:SHOWN_PROBLEMS]:

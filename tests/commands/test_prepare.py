@@ -32,7 +32,7 @@ def test_folder_dataset_into_the_default_output_folder(tmp_path, templates, monk
     out = tmp_path / "data" / "folder"
     test = yaml.safe_load((out / "dataset.yaml").read_text())["splits"]["test"]
     assert test["videos"] + test["excluded"] == 6
-    assert "msta prepare folder: 3 classes" in result.stdout and "1 videos missing or unreadable" in result.stdout
+    assert "msta prepare folder: 3 classes" in result.stdout and "1 videos left out" in result.stdout
     assert "dog/broken.mp4" in result.stdout and "empty file (0 bytes)" in result.stdout
     assert "checked 16 videos; wrote data/folder" in result.stdout
 
@@ -69,3 +69,63 @@ def test_rar_archives_without_an_extractor_exit_1_naming_what_to_install(tmp_pat
     )
     assert result.exit_code == 1
     assert "no RAR extractor found; install bsdtar (Debian/Ubuntu: libarchive-tools" in result.output
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_workers_below_one_exit_2(tmp_path, workers):
+    result = runner.invoke(app, ["prepare", "folder", str(tmp_path), "--workers", workers], terminal_width=400)
+    assert (
+        result.exit_code == 2
+        and "Invalid value for '--workers': Input should be greater than or equal to 1" in result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("dataset", "option", "message"),
+    [
+        ("hmdb51", ["--k400-labels", "k400.csv"], "--k400-labels is for kinetics600 only; hmdb51 does not use it"),
+        ("ucf101", ["--test-fraction", "0.2"], "--test-fraction is for folder only; ucf101 does not use it"),
+        ("folder", ["--train-per-class", "4"], "--train-per-class is for synthetic only; folder does not use it"),
+        (
+            "synthetic",
+            ["--no-check"],
+            "--check/--no-check is for hmdb51, ucf101, kinetics400, kinetics600, ssv2, folder only; "
+            "synthetic does not use it",
+        ),
+        (
+            "folder",
+            ["--vifi-clip-splits", "."],
+            "--vifi-clip-splits: ViFi-CLIP publishes lists for hmdb51, ucf101, kinetics400, kinetics600, ssv2 only, "
+            "not folder",
+        ),
+    ],
+)
+def test_an_option_the_dataset_does_not_use_exits_2_before_any_work(tmp_path, dataset, option, message):
+    out = [] if dataset == "synthetic" else ["--out", str(tmp_path / "out")]  # synthetic writes to SOURCE
+    result = runner.invoke(app, ["prepare", dataset, str(tmp_path / "source"), *out, *option], terminal_width=400)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_that_is_a_file_exits_2_before_any_work(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    (tmp_path / "out").write_text("mine")
+    result = runner.invoke(app, ["prepare", "folder", str(source), "--out", str(tmp_path / "out")], terminal_width=400)
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output and "Traceback" not in result.output
+
+
+def test_a_folder_dataset_with_no_readable_video_exits_1(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    for video in source.rglob("*.mp4"):
+        write_zero_byte(video)
+    result = runner.invoke(app, ["prepare", "folder", str(source), "--out", str(tmp_path / "out")], terminal_width=400)
+    assert result.exit_code == 1 and "train.csv and test.csv would be empty" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_annotation_file_exits_2_naming_it(tmp_path):
+    (tmp_path / "train.csv").write_text("")
+    result = runner.invoke(
+        app, ["prepare", "kinetics400", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400
+    )
+    assert result.exit_code == 2 and "train.csv: empty file" in result.output and "Traceback" not in result.output

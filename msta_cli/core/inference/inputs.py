@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from msta_cli.core.data.dataset import VideoFailure
-
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".ts"}
-)
+from msta_cli.core.video_files import VIDEO_SUFFIXES, is_video_file
 
 
 def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]:
@@ -46,4 +43,4 @@ def _expand(spec: str) -> tuple[list[Path], str]:
 
 
 def _videos_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_video_file(p.name))

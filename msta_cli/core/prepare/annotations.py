@@ -12,10 +12,6 @@ from typing import NamedTuple
 
 from msta_cli.core.errors import InputError
 
-VIDEO_SUFFIXES = frozenset(
-    {".avi", ".mp4", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
-)
-
 
 class Row(NamedTuple):
     """One line of a split list: a video path and its integer label."""
@@ -36,7 +32,8 @@ class Annotations:
     """What a dataset's official annotation files say, before any video is looked for.
 
     Row paths name videos the way the annotation does (e.g. `brush_hair/x.avi`, `abc_000001_000011.mp4`);
-    they become paths relative to the video root once the videos are found.
+    they become paths relative to the video root once the videos are found. `problems` are videos
+    the layout itself leaves out (a folder dataset's videos outside any class folder).
     """
 
     labels: list[str]
@@ -44,6 +41,7 @@ class Annotations:
     train_split: str
     test_split: str
     notes: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
 
 def walk_files(root: Path) -> list[str]:
@@ -65,11 +63,6 @@ def walk_files(root: Path) -> list[str]:
         prefix = "" if prefix == "." else f"{prefix}/"
         found.extend(prefix + name for name in sorted(filenames))
     return found
-
-
-def is_video(path: str) -> bool:
-    """Whether a file name has a video container's extension."""
-    return posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES
 
 
 def find_annotation(

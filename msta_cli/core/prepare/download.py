@@ -24,13 +24,14 @@ TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class OfficialArchive:
-    """One archive as its publisher serves it, and where its content goes below SOURCE."""
+    """One archive as its publisher serves it, where its content goes below SOURCE, and whether it holds the videos."""
 
     filename: str
     url: str
     sha256: str | None = None
     into: str = ""
     nested: bool = False
+    videos: bool = False
 
 
 OFFICIAL_ARCHIVES = {
@@ -40,13 +41,14 @@ OFFICIAL_ARCHIVES = {
             "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/hmdb51_org.rar",
             into="hmdb51_org",
             nested=True,
+            videos=True,
         ),
         OfficialArchive(
             "test_train_splits.rar", "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/test_train_splits.rar"
         ),
     ),
     "ucf101": (
-        OfficialArchive("UCF101.rar", "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"),
+        OfficialArchive("UCF101.rar", "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar", videos=True),
         OfficialArchive(
             "UCF101TrainTestSplits-RecognitionTask.zip",
             "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",

@@ -11,7 +11,8 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from msta_cli.core.prepare.annotations import is_video, walk_files
+from msta_cli.core.prepare.annotations import walk_files
+from msta_cli.core.video_files import is_video_file
 
 MATCH_KINDS = {
     "case": "matched with different letter case",
@@ -50,7 +51,7 @@ class VideoIndex:
         self.root = root
         self.by_name: dict[str, list[str]] = {}
         self.by_stem: dict[str, list[str]] = {}
-        for path in filter(is_video, walk_files(root)):
+        for path in filter(is_video_file, walk_files(root)):
             name = posixpath.basename(path).lower()
             self.by_name.setdefault(name, []).append(path)
             self.by_stem.setdefault(posixpath.splitext(name)[0], []).append(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from msta_cli.core.data.lists import read_labels
@@ -67,20 +68,39 @@ def read_label_names(path: Path) -> list[str]:
 
 
 def _has_columns(path: Path) -> bool:
-    header = pd.read_csv(path, nrows=0).columns
+    header = _load(path, nrows=0).columns
     return all(column in header for column in COLUMNS)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     if not _has_columns(path):
         raise InputError(f"{path}: expected columns {','.join(COLUMNS)}")
-    table = pd.read_csv(path, dtype={"label": str, "youtube_id": str})
+    table = _load(path, dtype={"label": str, "youtube_id": str})
     unlabelled = table["label"].isna()
     if unlabelled.any():
         raise InputError(
             f"{path}: {int(unlabelled.sum())} rows have no label (a test CSV?); use train and validate CSVs"
         )
-    return table
+    times = table[["time_start", "time_end"]].apply(pd.to_numeric, errors="coerce")
+    incomplete = table["youtube_id"].isna() | ~np.isfinite(times).all(axis=1)
+    if incomplete.any():
+        first = int(incomplete.to_numpy().argmax())
+        raise InputError(
+            f"{path}: {int(incomplete.sum())} rows lack a youtube_id or a number in time_start or time_end, "
+            f"first row {first + 1} after the header (youtube_id {table['youtube_id'].iloc[first]}); "
+            "the video file names are made of all three"
+        )
+    return table.assign(time_start=times["time_start"], time_end=times["time_end"])
+
+
+def _load(path: Path, **options) -> pd.DataFrame:
+    """pandas.read_csv, with an empty or malformed file reported by name instead of pandas' traceback."""
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file; expected a CSV with columns {','.join(COLUMNS)}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a readable CSV ({str(error).strip()})") from None
 
 
 def _video_name(row) -> str:

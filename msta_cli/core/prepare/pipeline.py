@@ -14,19 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from msta_cli import __version__
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.prepare.annotations import Annotations, LayoutNotFound, Lists, Problem, Row
 from msta_cli.core.prepare.archives import extract
 from msta_cli.core.prepare.check import check_videos
 from msta_cli.core.prepare.datasets import DATASETS, DatasetSpec
-from msta_cli.core.prepare.download import download, verify_existing
+from msta_cli.core.prepare.download import OfficialArchive, download, verify_existing
 from msta_cli.core.prepare.index import VideoIndex
 from msta_cli.core.prepare.kinetics import new_k600_classes, read_label_names
 from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.progress import Progress, no_progress
 from msta_cli.core.prepare.protocols import base2novel, fewshot, zeroshot
-from msta_cli.core.prepare.vifi import read_vifi
-from msta_cli.core.prepare.writer import MANIFEST, labels_csv, manifest_yaml, problems_csv, rows_csv, write_outputs
+from msta_cli.core.prepare.vifi import read_vifi, require_vifi_lists
+from msta_cli.core.prepare.writer import (
+    MANIFEST,
+    labels_csv,
+    manifest_yaml,
+    problems_csv,
+    require_output_folder,
+    rows_csv,
+    write_outputs,
+)
 
 ZEROSHOT_HELP = (
     "zero-shot lists not written: they need the Kinetics-400 class names to find K600's new classes; pass "
@@ -84,6 +92,9 @@ def prepare(options: PrepareOptions, progress: Progress = no_progress) -> Prepar
     if options.dataset not in DATASETS:
         raise InputError(f"unknown dataset {options.dataset!r}; choose one of {', '.join(DATASETS)}")
     spec = DATASETS[options.dataset]
+    if options.vifi_dir is not None:
+        require_vifi_lists(options.dataset)
+    require_output_folder(options.out)
     annotations = read_source(spec, options, progress)
     lists = Lists(
         rows={f"{split}.csv": rows for split, rows in annotations.splits.items()},
@@ -97,19 +108,25 @@ def prepare(options: PrepareOptions, progress: Progress = no_progress) -> Prepar
         vifi_lists, imported = read_vifi(options.vifi_dir, options.dataset, annotations.labels, spec.protocols)
         lists.update(vifi_lists)
 
-    located, match_notes = locate_videos(options, lists.rows, progress)
+    located, match_notes = locate_videos(options, spec.archives, lists.rows, progress)
     listed = {name: len(rows) for name, rows in lists.rows.items()}
     lists.rows = {name: located.usable(rows) for name, rows in lists.rows.items()}
+    splits = [f"{split}.csv" for split in annotations.splits]
+    if spec.split is not None:  # no official splits: draw them from the videos that passed the check
+        (videos,) = lists.rows.values()
+        lists.rows = {f"{split}.csv": rows for split, rows in spec.split(videos, options).items()}
+        splits = list(lists.rows)
+    _require_videos(splits, lists.rows, located.problems)
     lists.update(_protocols(spec, options, annotations, lists, imported))
     sizes = {name: ListSize(listed.get(name, len(rows)), len(rows)) for name, rows in lists.rows.items()}
     report = PrepareReport(
         out=options.out,
         video_root=located.video_root,
         num_classes=len(annotations.labels),
-        splits=[f"{split}.csv" for split in annotations.splits],
+        splits=splits,
         lists=sizes,
         checked=located.checked,
-        problems=located.problems,
+        problems=sorted(located.problems + annotations.problems),
         notes=match_notes + lists.notes,
         imported=imported,
         removed=[],
@@ -117,20 +134,24 @@ def prepare(options: PrepareOptions, progress: Progress = no_progress) -> Prepar
     files = {name: labels_csv(names) for name, names in lists.labels.items()}
     files |= {name: rows_csv(rows) for name, rows in lists.rows.items()}
     files["problems.csv"] = problems_csv(report.problems)
-    files[MANIFEST] = manifest_yaml(_manifest(options, report, located, sorted([*files, MANIFEST])))
+    manifest = _manifest(options, report, located, len(annotations.problems), sorted([*files, MANIFEST]))
+    files[MANIFEST] = manifest_yaml(manifest)
     return dataclasses.replace(report, removed=write_outputs(options.out, files))
 
 
-def locate_videos(options: PrepareOptions, rows: dict[str, list[Row]], progress: Progress) -> tuple[Located, list[str]]:
+def locate_videos(
+    options: PrepareOptions, archives: tuple[OfficialArchive, ...], rows: dict[str, list[Row]], progress: Progress
+) -> tuple[Located, list[str]]:
     """Find every listed video below SOURCE and check the ones found; also notes on inexact matches."""
     progress("index videos", 0, None)
     index = VideoIndex(options.source)
     progress("index videos", len(index), len(index))
     found, missing = _find(index, rows)
     if not found:
-        example = next(iter(rows.values()))[0].path
+        example = next((row.path for list_rows in rows.values() for row in list_rows), "the lists name none")
         raise InputError(
-            f"none of the listed videos is below {options.source} (e.g. {example}); is SOURCE the right folder?"
+            f"none of the listed videos is below {options.source} (e.g. {example}); "
+            + _where_videos_are(archives, options.source)
         )
     root = posixpath.commonpath([posixpath.dirname(path) for path in found.values()])
     paths = {listed: path[len(root) + 1 :] if root else path for listed, path in found.items()}
@@ -142,28 +163,35 @@ def locate_videos(options: PrepareOptions, rows: dict[str, list[Row]], progress:
 
 
 def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) -> Annotations:
-    """The annotations in SOURCE; downloads the official archives if asked, extracts them if that is all there is."""
+    """The annotations extracted in SOURCE; else from the official archives, which --download fetches first.
+
+    The extracted layout is looked for first, so --download on an extracted copy fetches nothing.
+    """
     source = options.source
+    if options.download and not spec.archives:
+        raise InputError(
+            f"--download is available for hmdb51 and ucf101 only; get {options.dataset} with its own tools"
+        )
+    try:
+        annotations = spec.read(source, options)
+    except LayoutNotFound:
+        if not options.download and not _archives_in(spec, source):
+            raise
+    else:
+        if options.download:
+            annotations.notes.append(f"--download: {source} holds the extracted dataset already; nothing downloaded")
+        return annotations
     if options.download:
-        if not spec.archives:
-            raise InputError(
-                f"--download is available for hmdb51 and ucf101 only; get {options.dataset} with its own tools"
-            )
         for archive in spec.archives:
             download(
                 archive.url, source / archive.filename, options.sha256.get(archive.filename, archive.sha256), progress
             )
-    try:
-        return spec.read(source, options)
-    except LayoutNotFound:
-        present = [archive for archive in spec.archives if (source / archive.filename).is_file()]
-        if not present:
-            raise
-        absent = [archive.filename for archive in spec.archives if archive not in present]
-        if absent:
-            raise InputError(
-                f"{source} has {present[0].filename} but not {', '.join(absent)}: put it next to it or pass --download"
-            ) from None
+    present = _archives_in(spec, source)
+    absent = [archive.filename for archive in spec.archives if archive not in present]
+    if absent:
+        raise InputError(
+            f"{source} has {present[0].filename} but not {', '.join(absent)}: put it next to it or pass --download"
+        )
     for archive in present:
         pin = options.sha256.get(archive.filename)
         if pin is not None and not options.download:
@@ -172,6 +200,34 @@ def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) 
         extract(source / archive.filename, source / archive.into, archive.nested)
         progress(f"extract {archive.filename}", 1, 1)
     return spec.read(source, options)
+
+
+def _archives_in(spec: DatasetSpec, source: Path) -> list[OfficialArchive]:
+    return [archive for archive in spec.archives if (source / archive.filename).is_file()]
+
+
+def _where_videos_are(archives: tuple[OfficialArchive, ...], source: Path) -> str:
+    """The hint for a SOURCE without any listed video: the archive the videos come in, if there is one."""
+    videos = next((archive for archive in archives if archive.videos), None)
+    if videos is None:
+        return "is SOURCE the right folder?"
+    inside = " and the RARs inside it (one per class)" if videos.nested else ""
+    return (
+        f"if they are still in {videos.filename}, extract it{inside} into {source / videos.into} "
+        "(msta extracts the archives only when SOURCE has no extracted lists), or run msta on a folder holding "
+        f"just {' and '.join(archive.filename for archive in archives)} (--download fetches them)"
+    )
+
+
+def _require_videos(splits: list[str], rows: dict[str, list[Row]], problems: list[Problem]) -> None:
+    """Stop before writing anything when a split list would be empty: no training run could use it."""
+    empty = [name for name in splits if not rows[name]]
+    if empty:
+        example = f", e.g. {problems[0].path}: {problems[0].reason}" if problems else ""
+        raise MstaError(
+            f"{' and '.join(empty)} would be empty ({len(problems)} videos missing or unreadable{example}); "
+            "nothing was written"
+        )
 
 
 def _find(index: VideoIndex, rows: dict[str, list[Row]]) -> tuple[dict[str, str], list[Problem]]:
@@ -222,7 +278,9 @@ def _protocols(
     return generated
 
 
-def _manifest(options: PrepareOptions, report: PrepareReport, located: Located, files: list[str]) -> dict:
+def _manifest(
+    options: PrepareOptions, report: PrepareReport, located: Located, unclassified: int, files: list[str]
+) -> dict:
     """dataset.yaml: what a training run needs (video root, files) and what this run found."""
     sizes = report.lists
     return {
@@ -246,6 +304,7 @@ def _manifest(options: PrepareOptions, report: PrepareReport, located: Located, 
             "problems": len(report.problems),
             "missing": len(located.missing),
             "unreadable": len(located.failures),
+            "unclassified": unclassified,
         },
         "problems": "problems.csv",
         "seed": options.seed,

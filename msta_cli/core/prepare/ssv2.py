@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from msta_cli.core.errors import InputError
-from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation
+from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation, parse_int
 from msta_cli.core.prepare.options import PrepareOptions
 
 EXPECTED = (
@@ -18,7 +18,10 @@ EXPECTED = (
 def read_ssv2(source: Path, options: PrepareOptions) -> Annotations:
     """Labels in labels.json id order; a video's class is its template with the brackets removed."""
     label_file = find_annotation(source, "*-labels.json", "ssv2", EXPECTED)
-    ids = {name: int(label) for name, label in _load(label_file).items()}
+    ids = {
+        name: parse_int(str(label), f"{label_file}: the id of {name!r}")
+        for name, label in _load(label_file, dict, 'an object {"<class name>": "<id>", ...}').items()
+    }
     labels = sorted(ids, key=ids.__getitem__)
     if [ids[name] for name in labels] != list(range(len(labels))):
         raise InputError(f"{label_file}: label ids must run 0..{len(labels) - 1} without gaps")
@@ -34,8 +37,8 @@ def _rows(path: Path, ids: dict[str, int]) -> list[Row]:
     if not path.is_file():
         raise InputError(f"{path} is missing ({EXPECTED})")
     rows = []
-    for item in _load(path):
-        if not isinstance(item, dict) or "id" not in item or "template" not in item:
+    for item in _load(path, list, 'a list of {"id": ..., "template": ...} entries'):
+        if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("template"), str):
             raise InputError(f"{path}: every entry needs an id and a template, found {item!r}")
         name = item["template"].replace("[", "").replace("]", "")
         if name not in ids:
@@ -46,8 +49,12 @@ def _rows(path: Path, ids: dict[str, int]) -> list[Row]:
     return rows
 
 
-def _load(path: Path):
+def _load(path: Path, kind: type, expected: str):
+    """The file's JSON value, of type `kind`; anything else is an InputError naming the file and `expected`."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
+        value = json.loads(path.read_bytes())
+    except ValueError as error:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
+        raise InputError(f"{path}: not valid JSON ({error}); expected {expected}") from None
+    if not isinstance(value, kind):
+        raise InputError(f"{path}: expected {expected}, found {json.dumps(value)[:80]}")
+    return value

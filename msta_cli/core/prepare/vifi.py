@@ -54,6 +54,15 @@ class Group:
     labels: dict[str, str]
 
 
+def require_vifi_lists(dataset: str) -> None:
+    """Refuse --vifi-clip-splits up front for a dataset ViFi-CLIP publishes no lists for."""
+    if dataset not in VIFI_NAMES:
+        raise InputError(
+            f"--vifi-clip-splits: ViFi-CLIP publishes lists for {', '.join(VIFI_NAMES)} only, not {dataset}; "
+            "leave the option out to let msta sample the lists"
+        )
+
+
 def groups(dataset: str, protocols: frozenset[str]) -> list[Group]:
     """The ViFi-CLIP list groups that can stand in for msta's lists of `dataset`."""
     names = VIFI_NAMES[dataset]
@@ -91,6 +100,7 @@ def read_vifi(vifi_dir: Path, dataset: str, labels: list[str], protocols: frozen
 
     Checks that ViFi-CLIP's full label list is ours, id for id: otherwise its labels would mean other classes.
     """
+    require_vifi_lists(dataset)
     label_dir = vifi_dir / "labels"
     list_dir = vifi_dir / "datasets_splits" if (vifi_dir / "datasets_splits").is_dir() else vifi_dir
     full = label_dir / VIFI_NAMES[dataset].labels

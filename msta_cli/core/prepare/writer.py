@@ -15,24 +15,29 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from msta_cli.core.errors import InputError
+from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare.annotations import Problem, Row
 
 MANIFEST = "dataset.yaml"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` in one step; an interruption leaves the old file or none, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def require_output_folder(out: Path) -> None:
+    """Fail at the start, not after checking every video, when `out` cannot be the output folder; creates nothing.
+
+    Tries to create (and removes) a folder where `out` would go: permission bits do not tell,
+    for root or on network file systems, whether that works.
+    """
+    path = out.absolute()
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        existing = next(folder for folder in (path, *path.parents) if folder.exists())
+        if not existing.is_dir():
+            raise InputError(f"--out {out}: {existing} is a file, not a folder; pick another output folder")
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".msta-write-test-"))
+    except OSError as error:
+        raise InputError(
+            f"--out {out}: cannot create folders there ({error.strerror}); pick another output folder"
+        ) from None
 
 
 def rows_csv(rows: list[Row]) -> bytes:
@@ -59,12 +64,13 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> list[str]:
     previous = _previous_files(out / MANIFEST)
     (out / MANIFEST).unlink(missing_ok=True)
     for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         if name != MANIFEST:
-            atomic_write(out / name, data)
+            write_bytes_atomic(out / name, data)
     stale = sorted(name for name in previous - set(files) if _inside(out, name))
     for name in stale:
         (out / name).unlink(missing_ok=True)
-    atomic_write(out / MANIFEST, files[MANIFEST])
+    write_bytes_atomic(out / MANIFEST, files[MANIFEST])
     return stale
 
 

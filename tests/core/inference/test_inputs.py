@@ -34,3 +34,8 @@ def test_arguments_that_name_nothing_become_failures_with_reasons(tmp_path):
         (str(tmp_path / "empty"), "folder holds no video files"),
         (str(tmp_path / "*.mov"), "pattern matches no files"),
     ]
+
+
+def test_a_folder_of_mpeg_transport_streams_is_expanded(tmp_path):
+    videos = [_touch(tmp_path / name) for name in ("a.ts", "b.MTS", "c.m2ts")]
+    assert expand_inputs([str(tmp_path)]) == (videos, [])

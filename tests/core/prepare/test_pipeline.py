@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from msta_cli import __version__
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.prepare import PrepareOptions, prepare
+from msta_cli.core.prepare.folder import NOT_IN_A_CLASS
 from tests.core.prepare.layouts import build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, place
-from tests.helpers.videos import codec_available, write_video
+from tests.helpers.videos import codec_available, write_video, write_zero_byte
 
 
 def run(dataset: str, source: Path, out: Path, **changes):
@@ -116,7 +117,14 @@ def test_hmdb51_manifest(hmdb):
     assert manifest["video_root"] == str((source / "hmdb51_org").absolute())
     assert manifest["num_classes"] == 51
     assert manifest["splits"]["train_1"] == {"file": "train_1.csv", "videos": 149, "excluded": 4}
-    assert manifest["check"] == {"checked": 203, "ok": 200, "problems": 4, "missing": 1, "unreadable": 3}
+    assert manifest["check"] == {
+        "checked": 203,
+        "ok": 200,
+        "problems": 4,
+        "missing": 1,
+        "unreadable": 3,
+        "unclassified": 0,
+    }
     assert manifest["lists"]["fewshot/train_k2.csv"] == 102
     assert sorted(manifest["files"]) == sorted(snapshot(out))
 
@@ -236,3 +244,93 @@ def test_videos_in_another_container_are_found_and_reported(tmp_path, templates)
     assert not report.problems and "b/b_1.avi" in set(read(tmp_path / "out", "train.csv")["path"]) | set(
         read(tmp_path / "out", "test.csv")["path"]
     )
+
+
+def test_folder_videos_outside_class_folders_are_listed_as_problems(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b"), per_class=2)
+    place(templates, source / "stray.mp4")
+    report = run("folder", source, tmp_path / "out", test_fraction=0.5)
+    assert read(tmp_path / "out", "problems.csv").values.tolist() == [["stray.mp4", NOT_IN_A_CLASS]]
+    assert report.problems and yaml.safe_load((tmp_path / "out" / "dataset.yaml").read_text())["check"] == {
+        "checked": 4,
+        "ok": 4,
+        "problems": 1,
+        "missing": 0,
+        "unreadable": 0,
+        "unclassified": 1,
+    }
+
+
+def test_folder_split_is_drawn_from_the_videos_that_pass_the_check(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b"), per_class=3)
+    write_zero_byte(source / "a" / "a_1.mp4")  # the one seed 0 used to put in test, leaving class a none there
+    run("folder", source, tmp_path / "out", test_fraction=0.2)
+    for split in ("train", "test"):
+        assert sorted(set(read(tmp_path / "out", f"{split}.csv")["label"])) == [0, 1]
+    assert "a/a_1.mp4" in set(read(tmp_path / "out", "problems.csv")["path"])
+
+
+def test_a_split_that_would_be_empty_stops_the_run_before_writing(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b"), per_class=2)
+    for video in source.rglob("*.mp4"):
+        write_zero_byte(video)
+    with pytest.raises(
+        MstaError,
+        match=r"train.csv and test.csv would be empty \(4 videos missing or unreadable, "
+        r"e.g. a/a_0.mp4: empty file \(0 bytes\)\); nothing was written",
+    ):
+        run("folder", source, tmp_path / "out", test_fraction=0.5)
+    assert not (tmp_path / "out").exists()
+
+
+def test_download_is_skipped_when_source_holds_the_extracted_dataset(tmp_path, templates, monkeypatch):
+    def no_download(*args):
+        raise AssertionError("downloaded although the extracted layout is in SOURCE")
+
+    monkeypatch.setattr("msta_cli.core.prepare.pipeline.download", no_download)
+    source = build_ucf101(tmp_path / "ucf", templates)
+    report = run("ucf101", source, tmp_path / "out", check=False, download=True)
+    assert report.lists["train_1.csv"].written == 12
+    assert f"--download: {source} holds the extracted dataset already; nothing downloaded" in report.notes
+
+
+def test_hmdb51_lists_without_the_extracted_videos_point_at_the_videos_archive(tmp_path, templates):
+    source = build_hmdb51(tmp_path / "hmdb", templates)
+    for video in (source / "hmdb51_org").rglob("*.avi"):
+        video.unlink()
+    with pytest.raises(InputError) as error:
+        run("hmdb51", source, tmp_path / "out")
+    assert "none of the listed videos is below" in str(error.value)
+    assert (
+        f"if they are still in hmdb51_org.rar, extract it and the RARs inside it (one per class) into "
+        f"{source / 'hmdb51_org'}" in str(error.value)
+    )
+    assert "a folder holding just hmdb51_org.rar and test_train_splits.rar (--download fetches them)" in str(
+        error.value
+    )
+
+
+def test_vifi_lists_for_a_dataset_without_them_are_refused_up_front(tmp_path):
+    with pytest.raises(
+        InputError,
+        match="--vifi-clip-splits: ViFi-CLIP publishes lists for hmdb51, ucf101, kinetics400, kinetics600, ssv2 only, "
+        "not folder",
+    ):
+        run("folder", tmp_path / "absent", tmp_path / "out", vifi_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"),
+    [
+        ("notes.txt", r"notes.txt is a file, not a folder"),
+        ("notes.txt/out", r"notes.txt is a file, not a folder"),
+        ("/proc/msta-out", r"cannot create folders there \("),
+    ],
+)
+def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, out, reason):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=f"--out .*{reason}"):
+        run("hmdb51", tmp_path / "absent", tmp_path / out)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "notes.txt"
+    ]

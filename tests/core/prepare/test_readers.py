@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from msta_cli.core.errors import InputError
-from msta_cli.core.prepare.annotations import LayoutNotFound, Row
-from msta_cli.core.prepare.folder import read_folder
+from msta_cli.core.prepare.annotations import LayoutNotFound, Problem, Row
+from msta_cli.core.prepare.folder import NOT_IN_A_CLASS, read_folder, split_folder, videos_for_test
 from msta_cli.core.prepare.hmdb51 import read_hmdb51
 from msta_cli.core.prepare.kinetics import read_kinetics
 from msta_cli.core.prepare.options import PrepareOptions
@@ -83,6 +83,36 @@ def test_kinetics_needs_a_validation_csv(tmp_path, templates):
         read_kinetics(source, options("kinetics400", source))
 
 
+def test_an_empty_train_csv_anywhere_below_source_is_named(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k400", templates)
+    (source / "0-old").mkdir()
+    (source / "0-old" / "train.csv").write_text("")
+    with pytest.raises(InputError, match=r"0-old/train.csv: empty file; expected a CSV with columns label,youtube_id"):
+        read_kinetics(source, options("kinetics400", source))
+
+
+def test_a_malformed_kinetics_csv_is_named_with_pandas_reason(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k400", templates)
+    validate = source / "annotations" / "validate.csv"
+    validate.write_text(validate.read_text() + "abseiling,x,1,2,validate,0,extra,fields\n")
+    with pytest.raises(InputError, match=r"validate.csv: not a readable CSV \(Error tokenizing data.*line 9"):
+        read_kinetics(source, options("kinetics400", source))
+
+
+def test_kinetics_rows_without_times_are_named(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k400", templates)
+    train = source / "annotations" / "train.csv"
+    lines = train.read_text().splitlines()
+    lines[3] = lines[3].replace(",20,30,", ",,30,")
+    train.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        InputError,
+        match=r"train.csv: 1 rows lack a youtube_id or a number in time_start or time_end, "
+        r"first row 3 after the header \(youtube_id tr02_-x_Yz\)",
+    ):
+        read_kinetics(source, options("kinetics400", source))
+
+
 def test_ssv2_classes_are_templates_without_brackets(tmp_path):
     source = build_ssv2(tmp_path / "ssv2", placeholder)
     annotations = read_ssv2(source, options("ssv2", source))
@@ -105,16 +135,95 @@ def test_ssv2_unknown_template_is_an_error(tmp_path):
         read_ssv2(source, options("ssv2", source))
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('["Holding something"]', r"expected an object \{\"<class name>\": \"<id>\", ...\}, found \[\"Holding"),
+        ('{"Holding something": "0",', r"not valid JSON \(Expecting property name"),
+        ('{"Holding something": "zero"}', r"the id of 'Holding something': expected an integer, found 'zero'"),
+        (b'{"caf\xe9": "0"}', r"not valid JSON \('utf-8' codec can't decode"),
+    ],
+)
+def test_a_broken_ssv2_labels_file_is_named_with_the_reason(tmp_path, content, message):
+    source = build_ssv2(tmp_path / "ssv2", placeholder)
+    labels = source / "something-something-v2-labels.json"
+    labels.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(InputError, match=r"something-something-v2-labels.json: .*" + message):
+        read_ssv2(source, options("ssv2", source))
+
+
+def test_ssv2_split_file_that_is_not_a_list_is_named(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", placeholder)
+    (source / "something-something-v2-validation.json").write_text('{"id": "1"}')
+    with pytest.raises(InputError, match=r"validation.json: expected a list of .* entries, found \{\"id\": \"1\"\}"):
+        read_ssv2(source, options("ssv2", source))
+
+
+def folder_split(source: Path, **changes) -> dict[str, list[Row]]:
+    """read_folder then split_folder, as the pipeline does when every video passes the check."""
+    folder_options = options("folder", source, **changes)
+    (videos,) = read_folder(source, folder_options).splits.values()
+    return split_folder(videos, folder_options)
+
+
 def test_folder_split_is_stratified_seeded_and_complete(tmp_path, templates):
     source = build_folder(tmp_path / "mine", templates)
-    annotations = read_folder(source, options("folder", source, test_fraction=0.4, seed=3))
-    assert annotations.labels == ["cat", "dog", "fish"]
-    test, train = annotations.splits["test"], annotations.splits["train"]
+    assert read_folder(source, options("folder", source)).labels == ["cat", "dog", "fish"]
+    splits = folder_split(source, test_fraction=0.4, seed=3)
+    test, train = splits["test"], splits["train"]
     assert [sum(row.label == label for row in test) for label in range(3)] == [2, 2, 2]
     assert len(train) == 9 and not set(train) & set(test)
-    assert read_folder(source, options("folder", source, test_fraction=0.4, seed=3)).splits == annotations.splits
-    assert read_folder(source, options("folder", source, test_fraction=0.4, seed=4)).splits != annotations.splits
-    assert list(read_folder(source, options("folder", source, test_fraction=1)).splits) == ["test"]
+    assert folder_split(source, test_fraction=0.4, seed=3) == splits
+    assert folder_split(source, test_fraction=0.4, seed=4) != splits
+    assert list(folder_split(source, test_fraction=1)) == ["test"]
+    assert list(folder_split(source, test_fraction=0)) == ["train"]
+
+
+@pytest.mark.parametrize(
+    ("videos", "fraction", "expected"),
+    [
+        (5, 0.5, 3),  # 2.5 rounds up; round() would give 2
+        (45, 0.7, 32),  # 31.5 as typed, although 45 * 0.7 is 31.499999999999996 in floating point
+        (10, 0.25, 3),
+        (5, 0.1, 1),  # 0.5 rounds up
+        (2, 0.1, 1),  # 0.2 rounds to 0, but a class of two keeps one test video
+        (2, 0.9, 1),  # ... and one training video
+        (1, 0.2, 0),
+        (1, 0.5, 1),
+        (4, 0, 0),
+        (4, 1, 4),
+    ],
+)
+def test_test_videos_per_class_round_half_up_and_leave_one_in_each_split(videos, fraction, expected):
+    assert videos_for_test(videos, fraction) == expected
+
+
+def test_every_class_of_two_or_more_videos_gets_train_and_test_videos(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("few", "more"), per_class=2)
+    for i in range(2, 9):
+        placeholder(source / "more" / f"more_{i}.mp4")
+    splits = folder_split(source, test_fraction=0.1)
+    assert [[row.label for row in splits[split]].count(0) for split in ("train", "test")] == [1, 1]
+    assert [[row.label for row in splits[split]].count(1) for split in ("train", "test")] == [8, 1]
+
+
+def test_videos_outside_the_class_folders_are_reported_not_dropped(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("cat",), per_class=2)
+    placeholder(source / "loose.mp4")
+    placeholder(source / "Clip.MTS")
+    annotations = read_folder(source, options("folder", source))
+    assert annotations.problems == [
+        Problem("Clip.MTS", NOT_IN_A_CLASS),
+        Problem("loose.mp4", NOT_IN_A_CLASS),
+    ]
+    assert [row.path for row in annotations.splits["videos"]] == ["cat/cat_0.mp4", "cat/cat_1.mp4"]
+
+
+def test_mpeg_transport_streams_are_videos(tmp_path):
+    for name in ("a/one.ts", "a/two.MTS", "b/three.m2ts"):
+        placeholder(tmp_path / name)
+    rows = read_folder(tmp_path, options("folder", tmp_path)).splits["videos"]
+    assert rows == [Row("a/one.ts", 0), Row("a/two.MTS", 0), Row("b/three.m2ts", 1)]
 
 
 @pytest.mark.parametrize(
