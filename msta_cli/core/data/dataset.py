@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.nn import functional
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from msta_cli.core.data import sampling
 from msta_cli.core.data.decoding import VideoError, open_video, resolve_backend
@@ -151,20 +152,26 @@ def collate_clips(items: list[Clip | VideoFailure]) -> ClipBatch:
     shapes = [clip.video.shape[-3:-1] for clip in clips]
     height = max(h for h, _ in shapes)
     width = max(w for _, w in shapes)
-    videos = torch.zeros(
-        (len(clips), *clips[0].video.shape[:-3], height, width, 3), dtype=torch.uint8
-    )
-    for slot, clip in zip(videos, clips):
-        slot[..., : clip.video.shape[-3], : clip.video.shape[-2], :] = clip.video
     same_size = all(shape == shapes[0] for shape in shapes)
     return ClipBatch(
-        videos=videos,
+        # In a worker default_collate stacks straight into shared memory, so the batch reaches
+        # the main process without another copy (moving a batch there afterwards costs about
+        # 1.2 ms per 8x240x320 clip, timed ad hoc).
+        videos=default_collate([_padded(clip.video, height, width) for clip in clips]),
         sizes=None if same_size else torch.tensor([list(shape) for shape in shapes]),
         labels=torch.tensor([clip.label for clip in clips]),
         indices=torch.tensor([clip.index for clip in clips]),
         paths=[clip.path for clip in clips],
         failures=failures,
     )
+
+
+def _padded(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., h, w, 3) frames zero-padded at the bottom and right to (height, width)."""
+    pad_height, pad_width = height - video.shape[-3], width - video.shape[-2]
+    if not pad_height and not pad_width:
+        return video
+    return functional.pad(video, (0, 0, 0, pad_width, 0, pad_height))
 
 
 def make_loader(

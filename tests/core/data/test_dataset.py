@@ -73,6 +73,20 @@ def test_loader_batches_the_good_clips_and_lists_failures(root, workers):
     assert [i // 5 for i in indices_of(batch.videos[1])] == list(range(8))
 
 
+def _collated_in_shared_memory(items) -> bool:
+    return collate_clips(items).videos.is_shared()
+
+
+@pytest.mark.parametrize("paths", [["a/small.mp4", "b/clip.avi"], ["a/small.mp4", "a/tall.mp4"]])
+def test_workers_collate_into_shared_memory(root, paths):
+    """Sending a batch out of a worker then costs no copy (padded batches included)."""
+    dataset = VideoClipDataset(SPLIT[SPLIT.path.isin(paths)], root, 8)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=2, num_workers=1, collate_fn=_collated_in_shared_memory
+    )
+    assert list(loader) == [True]
+
+
 def test_test_mode_gives_deterministic_clips(root):
     dataset = VideoClipDataset(SPLIT, root, num_frames=4, mode="test", clips=3)
     item = dataset[2]
