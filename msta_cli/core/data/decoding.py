@@ -66,7 +66,7 @@ def resolve_backend(backend: str) -> str:
     decord 0.6 on every stream measured (1.2-2.0x per 8-frame clip: H.264 with 250 or 12-frame
     keyframe intervals, 320x240 to 1280x720, VP9; bench/decode_speed.py). decord also returns
     wrong frames from AVIs with B-frames (AVI stores no presentation timestamps; dmlc/decord
-    issues 195 and 252, reproduced in msta's tests).
+    issues 195 and 252, reproduced in msta's tests) and from MPEG-TS with B-frames.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -211,12 +211,13 @@ def test_max_short_side_shrinks_on_decode_and_never_enlarges(videos, backend):
         assert reader.get_batch([3]).shape == (1, 32, 64, 3)
 
 
-def test_auto_decodes_avis_with_b_frames_exactly_where_decord_does_not(tmp_path):
-    video = write_video(tmp_path / "bframes.avi", 20, b_frames=2)
+@pytest.mark.parametrize(("suffix", "codec"), [(".avi", "mpeg4"), (".ts", "libx264")])
+def test_auto_decodes_b_frames_exactly_where_decord_does_not(tmp_path, suffix, codec):
+    video = write_video(tmp_path / f"bframes{suffix}", 20, codec=codec, b_frames=2)
     wanted = [0, 1, 3, 9, 19, 14]
     with open_video(video) as reader:
         assert indices_of(reader.get_batch(wanted)) == wanted
-    if decoding.decord_available():  # why "auto" must not be decord for AVI (decord issue 195)
+    if decoding.decord_available():  # why "auto" is not decord (AVI: decord issue 195)
         with open_video(video, "decord") as reader:
             assert indices_of(reader.get_batch(wanted)) != wanted
 
