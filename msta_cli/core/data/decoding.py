@@ -302,26 +302,26 @@ class _PyAVReader(_Reader):
         self._stream.codec_context.thread_count = num_threads
         self._skips_nonref = self._stream.codec_context.name in NONREF_CODECS
         self._size = size
-        try:
-            packets = [packet for packet in container.demux(self._stream) if packet.size]
+        try:  # what each packet is, not its data: a long video's packets would fill memory
+            packets = [
+                (_timestamp(packet), packet.dts, packet.is_keyframe, packet.is_discard)
+                for packet in container.demux(self._stream)
+                if packet.size
+            ]
         except av.FFmpegError as error:
             raise VideoError(path, f"unreadable container: {_first_line(error)}") from error
-        if any(_timestamp(packet) is None for packet in packets):
+        if any(pts is None for pts, *_ in packets):
             raise VideoError(
                 path,
                 "unreadable container: frames without timestamps (a raw stream?); put it in a "
                 "container first, e.g. ffmpeg -r FPS -i VIDEO -c copy VIDEO.mkv",
             )
-        # in decoding (file) order
-        self._file_pts: list[int] = [_timestamp(packet) for packet in packets]
+        self._file_pts: list[int] = [pts for pts, *_ in packets]  # in decoding (file) order
         # where to seek for each packet: demuxers index decoding times (MPEG-TS seeks by them)
-        self._seek_times = [packet.dts if packet.dts is not None else pts
-                            for packet, pts in zip(packets, self._file_pts)]
+        self._seek_times = [pts if dts is None else dts for pts, dts, *_ in packets]
         self._position_of = {pts: position for position, pts in enumerate(self._file_pts)}
-        self._keyframes = sorted({0, *(n for n, packet in enumerate(packets) if packet.is_keyframe)})
-        self._display_pts = sorted(
-            pts for packet, pts in zip(packets, self._file_pts) if not packet.is_discard
-        )
+        self._keyframes = sorted({0, *(n for n, (_, _, key, _) in enumerate(packets) if key)})
+        self._display_pts = sorted(pts for pts, _, _, discarded in packets if not discarded)
         super().__init__(
             path, len(self._display_pts), fps, _held_frames(self._file_pts, self._stream, fps)
         )
