@@ -129,7 +129,7 @@ class _Header:
 # feeds it the first packets: it decodes up to 20 frames of H.264 or HEVC to guess a
 # reordering delay (2 ms per open at 320x240, 20 ms at 1280x720 on this project's VM). Told to
 # skip every frame, the decoder still costs 0.7 ms per H.264 open, and VP9's decodes its
-# keyframe anyway (2 ms at 320x240). The reader needs only the frame size and rate, which the
+# keyframe anyway (2 ms at 320x240; both timed ad hoc, av.open alone). The reader needs only the frame size and rate, which the
 # container header states, and orders frames by their timestamps, so the probe gets no
 # decoder at all (the format context's decoder whitelist is empty). The decoder that later
 # reads the frames is a separate one and is not affected (tests compare its output with
