@@ -38,24 +38,33 @@ def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
 class TemporalConv(nn.Conv1d):
     """A kernel-3 convolution over the frame axis of (clips, frames, tokens, channels) tokens.
 
-    The parameters are nn.Conv1d's (same state-dict keys). The forward is hand-written for speed:
-    PyTorch's CPU kernel for grouped convolutions with one input channel per group (METHOD's
-    r -> d_v temporal up-projection) ran 6x slower, forward plus backward, than one dense
-    matmul over the three frame-shifted copies with the weight masked to each group (r = 32,
-    d_v = 128, 8 frames, one thread; 1.27x at ViT-B/16's r = 128, d_v = 768; bench/temporal_conv.py),
-    and it needed the tokens permuted to (.., channels, frames). Depthwise convolutions keep
-    PyTorch's kernel, which is fast.
+    The parameters are nn.Conv1d's (same state-dict keys). On the CPU the grouped forward is
+    hand-written for speed: PyTorch's CPU kernel for grouped convolutions with one input channel
+    per group (METHOD's r -> d_v temporal up-projection) ran 6x slower, forward plus backward,
+    than one dense matmul over the three frame-shifted copies with the weight masked to each
+    group (r = 32, d_v = 128, 8 frames, one thread; 1.27x at ViT-B/16's r = 128, d_v = 768;
+    bench/temporal_conv.py), and it needed the tokens permuted to (.., channels, frames). On a
+    GPU the dense form lost (0.30x and 0.84x on an H200), so there, as for depthwise
+    convolutions everywhere, PyTorch's own kernel runs.
     """
 
     def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size=3, padding=1, groups=groups)
 
     def forward(self, series: torch.Tensor) -> torch.Tensor:
+        if self.groups == self.out_channels or series.device.type != "cpu":
+            return self.conv1d_over_frames(series)
+        return self.dense_over_frames(series)
+
+    def conv1d_over_frames(self, series: torch.Tensor) -> torch.Tensor:
+        """PyTorch's convolution kernel, on the tokens permuted to (clips * tokens, channels, frames)."""
         clips, frames, tokens, channels = series.shape
-        if self.groups == self.out_channels:
-            per_token = series.permute(0, 2, 3, 1).reshape(clips * tokens, channels, frames)
-            mixed = super().forward(per_token).reshape(clips, tokens, self.out_channels, frames)
-            return mixed.permute(0, 3, 1, 2)
+        per_token = series.permute(0, 2, 3, 1).reshape(clips * tokens, channels, frames)
+        mixed = super().forward(per_token).reshape(clips, tokens, self.out_channels, frames)
+        return mixed.permute(0, 3, 1, 2)
+
+    def dense_over_frames(self, series: torch.Tensor) -> torch.Tensor:
+        """One matmul over the frame-shifted copies with the grouped weight made dense."""
         previous = F.pad(series[:, :-1], (0, 0, 0, 0, 1, 0))  # frame t-1; zeros before the first
         following = F.pad(series[:, 1:], (0, 0, 0, 0, 0, 1))
         return torch.cat([previous, series, following], dim=-1) @ self.dense_weight() + self.bias

@@ -33,8 +33,10 @@ def test_temporal_path_mixes_only_neighbouring_frames(temporal):
     assert _frames_changed(adapter, perturbed_frame=0) == {(0, 0), (0, 1)}
 
 
+@pytest.mark.parametrize("path", ["forward", "dense_over_frames", "conv1d_over_frames"])
 @pytest.mark.parametrize("in_channels, out_channels, groups", [(16, 64, 16), (8, 64, 4), (64, 64, 64)])
-def test_temporal_conv_matches_torch_conv1d_over_frames_forward_and_backward(in_channels, out_channels, groups):
+def test_temporal_conv_matches_torch_conv1d_over_frames_forward_and_backward(in_channels, out_channels, groups, path):
+    """Both ways of computing it (the CPU's dense matmul, PyTorch's kernel on a GPU) agree with Conv1d."""
     torch.manual_seed(0)
     ours = TemporalConv(in_channels, out_channels, groups=groups)
     reference = torch.nn.Conv1d(in_channels, out_channels, 3, padding=1, groups=groups)
@@ -42,7 +44,7 @@ def test_temporal_conv_matches_torch_conv1d_over_frames_forward_and_backward(in_
     series = torch.randn(2, FRAMES, TOKENS, in_channels, requires_grad=True)
     per_token = series.permute(0, 2, 3, 1).reshape(2 * TOKENS, in_channels, FRAMES)
     expected = reference(per_token).reshape(2, TOKENS, out_channels, FRAMES).permute(0, 3, 1, 2)
-    got = ours(series)
+    got = getattr(ours, path)(series)
     torch.testing.assert_close(got, expected)
     upstream = torch.randn_like(got)
     (expected_input_grad,) = torch.autograd.grad(expected, series, upstream, retain_graph=True)
