@@ -18,6 +18,7 @@ SMALL_RUNS = {
                           "--rounds", "1", "--backends", "pyav", "decord"],
     "decode_speed": ["--videos", "1", "--rounds", "1"],
     "temporal_conv": ["--clips", "1", "--frames", "2", "--repeats", "1"],
+    "augmentation": ["--batch", "2", "--frames", "2", "--repeats", "1"],
     "train_throughput": ["--frames", "2", "--batch", "1", "--steps", "1", "--warmup", "0"],
     "predict_latency": ["--bottleneck", "16", "--blocks", "1", "2", "--videos", "2", "--batch-size", "2",
                         "--workers", "0", "--repeats", "1"],

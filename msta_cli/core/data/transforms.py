@@ -11,11 +11,12 @@ transforms (which take no generator argument); call `torch.manual_seed` to repro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-import torchvision.transforms.v2 as v2
 import torchvision.transforms.v2.functional as F
+
+from msta_cli.core.data import colour
 
 # TSN's "more_fix_crop" positions as (left, top) in quarters of the free space around a crop.
 _CROP_GRID = (
@@ -32,6 +33,17 @@ def _valid_sizes(videos: torch.Tensor, sizes: torch.Tensor | None, dims: int) ->
     if sizes is None:
         return [list(videos.shape[-3:-1])] * videos.shape[0]
     return sizes.tolist()
+
+
+def _normalised(videos: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """F.normalize without its blocking copy of mean and std to the GPU: that copy would wait for
+    every kernel queued before it, the previous training step's included, so the next batch's
+    augmentation could not be queued while that step runs."""
+    statistics = torch.tensor([list(mean), list(std)], dtype=videos.dtype)
+    if videos.is_cuda:
+        statistics = statistics.pin_memory().to(videos.device, non_blocking=True)
+    statistics = statistics.view(2, 3, 1, 1)
+    return (videos - statistics[0]) / statistics[1]
 
 
 @dataclass
@@ -56,28 +68,20 @@ class TrainTransform:
     jitter_p: float = 0.8
     jitter: Sequence[float] = (0.4, 0.4, 0.2, 0.1)
     grayscale_p: float = 0.2
-    _photometric: v2.Transform = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        brightness, contrast, saturation, hue = self.jitter
-        self._photometric = v2.Compose([
-            v2.RandomHorizontalFlip(self.flip_p),
-            v2.RandomApply([v2.ColorJitter(brightness, contrast, saturation, hue)], p=self.jitter_p),
-            v2.RandomGrayscale(self.grayscale_p),
-        ])
 
     def __call__(self, videos: torch.Tensor, sizes: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 (B, T, H, W, 3) -> normalised float (B, T, 3, size, size).
 
         `sizes` (B, 2) gives each clip's real (height, width) when the batch is zero-padded.
         """
+        draws = colour.draw(len(videos), self.flip_p, self.jitter_p, self.jitter, self.grayscale_p)
         clips = []
-        for clip, (height, width) in zip(videos, _valid_sizes(videos, sizes, 5)):
+        for clip, (height, width), choices in zip(videos, _valid_sizes(videos, sizes, 5), draws):
             frames = clip[:, :height, :width].permute(0, 3, 1, 2)
             top, left, crop_h, crop_w = self._crop_box(height, width)
             frames = F.resized_crop(frames, top, left, crop_h, crop_w, [self.size, self.size])
-            clips.append(self._photometric(F.to_dtype(frames, torch.float32, scale=True)))
-        return F.normalize(torch.stack(clips), list(self.mean), list(self.std))
+            clips.append(colour.augment(F.to_dtype(frames, torch.float32, scale=True), choices, self.jitter))
+        return _normalised(torch.stack(clips), self.mean, self.std)
 
     def _crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """TSN's MultiScaleCrop box; torchvision's RandomResizedCrop samples area and aspect
@@ -124,8 +128,7 @@ class TestTransform:
             ], dim=1)
         views = views.reshape(self.crops, batch, clips, frames_per_clip, 3, self.size, self.size)
         views = views.permute(1, 2, 0, 3, 4, 5, 6).flatten(1, 2)
-        views = F.to_dtype(views, torch.float32, scale=True)
-        return F.normalize(views, list(self.mean), list(self.std))
+        return _normalised(F.to_dtype(views, torch.float32, scale=True), self.mean, self.std)
 
     def _views(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) -> uint8 (crops, N, 3, size, size)."""
