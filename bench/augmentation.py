@@ -4,7 +4,8 @@ Both crop each clip at its own box and resize it to 224 while still uint8, then 
 jitter (p 0.8, each clip its own factors and order) and grayscale (p 0.2) each clip with its
 own draws, and normalise. The baseline does the photometric part as msta did before: a
 torchvision v2 Compose called once per clip (a draw per call), then F.normalize. msta's
-TrainTransform runs each colour operation once per batch on the clips that drew it.
+TrainTransform makes the batch's draws at once and runs its own colour functions per clip
+(core/data/colour.py).
 
 "queued" is how long the call takes to return, the time the training process spends on it;
 on a GPU the work itself may finish later, and "done" waits for it. The tiny input (16x16

@@ -105,11 +105,11 @@ def adjust_hue(clip: torch.Tensor, shift: float) -> torch.Tensor:
         differences / torch.where(chroma > 0, chroma, torch.ones_like(chroma)) + offsets
     ).unbind(dim=-3)
     red, green, _ = clip.unbind(dim=-3)
-    value = value.squeeze(-3)
-    sixths = torch.where(red == value, red_hue, torch.where(green == value, green_hue, blue_hue))
+    largest = value.squeeze(-3)
+    sixths = torch.where(red == largest, red_hue, torch.where(green == largest, green_hue, blue_hue))
     sixths = sixths.add_(6 * shift).remainder_(6).unsqueeze(-3)
     k = (sixths + (5 - offsets)).remainder_(6)
-    return value.unsqueeze(-3) - chroma * torch.minimum(k, 4 - k).clamp_(0, 1)
+    return value - chroma * torch.minimum(k, 4 - k).clamp_(0, 1)
 
 
 def _blend(clip: torch.Tensor, other: torch.Tensor, factor: float) -> torch.Tensor:
