@@ -7,6 +7,7 @@ after lossy coding, resizing or colour conversion. 8 columns cover 256 frames.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,6 +64,11 @@ def frame_index_of(frame: ArrayLike) -> int:
         centre = band[int(lo + quarter) : max(int(hi - quarter), int(lo + quarter) + 1)]
         index = (index << 1) | int(centre.mean() > 127)
     return index
+
+
+def frame_indices_of(frames: Sequence[ArrayLike]) -> list[int]:
+    """`frame_index_of` for each decoded frame of a clip."""
+    return [frame_index_of(frame) for frame in frames]
 
 
 def write_video(

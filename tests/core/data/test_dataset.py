@@ -13,7 +13,7 @@ from msta_cli.core.data.dataset import (
     make_loader,
 )
 from msta_cli.core.errors import InputError
-from tests.helpers.videos import frame_index_of, write_video, write_zero_byte
+from tests.helpers.videos import frame_indices_of, write_video, write_zero_byte
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +34,13 @@ SPLIT = pd.DataFrame(
 )
 
 
-def indices_of(video: torch.Tensor) -> list[int]:
-    return [frame_index_of(frame) for frame in video]
-
-
 def test_train_item_is_one_frame_per_segment(root):
     item = VideoClipDataset(SPLIT, root, num_frames=8)[2]
     assert isinstance(item, Clip)
     assert (item.label, item.index, item.path) == (1, 2, "a/tall.mp4")
     assert item.video.shape == (8, 48, 64, 3)
     assert item.video.dtype == torch.uint8
-    assert [i // 5 for i in indices_of(item.video)] == list(range(8))  # 8 segments of 5
+    assert [i // 5 for i in frame_indices_of(item.video)] == list(range(8))  # 8 segments of 5
 
 
 def test_bad_videos_become_failure_records(root):
@@ -70,7 +66,7 @@ def test_loader_batches_the_good_clips_and_lists_failures(root, workers):
     assert batch.videos.shape == (3, 8, 48, 64, 3)
     assert batch.sizes.tolist() == [[32, 64], [48, 64], [32, 64]]
     assert batch.videos[0, :, 32:].eq(0).all()
-    assert [i // 5 for i in indices_of(batch.videos[1])] == list(range(8))
+    assert [i // 5 for i in frame_indices_of(batch.videos[1])] == list(range(8))
 
 
 def _collated_in_shared_memory(items) -> bool:
@@ -91,7 +87,7 @@ def test_test_mode_gives_deterministic_clips(root):
     dataset = VideoClipDataset(SPLIT, root, num_frames=4, mode="test", clips=3)
     item = dataset[2]
     assert item.video.shape == (3, 4, 48, 64, 3)
-    assert [indices_of(clip) for clip in item.video] == sampling.test_clip_indices(40, 4, 3)
+    assert [frame_indices_of(clip) for clip in item.video] == sampling.test_clip_indices(40, 4, 3)
     assert torch.equal(dataset[2].video, item.video)
 
 
@@ -102,7 +98,7 @@ def test_max_short_side_shrinks_on_decode_and_never_enlarges(root):
 
 def test_dense_sampling(root):
     dataset = VideoClipDataset(SPLIT, root, num_frames=4, sampling="dense", stride=3)
-    frames = indices_of(dataset[2].video)
+    frames = frame_indices_of(dataset[2].video)
     assert [b - a for a, b in zip(frames, frames[1:])] == [3, 3, 3]
 
 
