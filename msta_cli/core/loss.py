@@ -40,10 +40,15 @@ class MstaLoss(nn.Module):
 
     def forward(
         self, logits: torch.Tensor, labels: torch.Tensor, class_embeddings: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total, its parts "ce" and "consistency" as detached 0-d tensors).
+
+        The parts stay tensors: reading a number off the GPU waits for every queued kernel,
+        which the training loop does only when it logs, not at every step.
+        """
         classification = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         if not self.consistency_weight:
-            return classification, {"ce": classification.item(), "consistency": 0.0}
+            return classification, {"ce": classification.detach(), "consistency": torch.zeros_like(classification)}
         consistency = consistency_loss(class_embeddings, self.spatial, self.temporal)
         total = classification + self.consistency_weight * consistency
-        return total, {"ce": classification.item(), "consistency": consistency.item()}
+        return total, {"ce": classification.detach(), "consistency": consistency.detach()}

@@ -63,6 +63,7 @@ class ClipBatch:
     def pin_memory(self) -> ClipBatch:
         """Called by DataLoader(pin_memory=True), which cannot pin a custom type by itself."""
         self.videos = self.videos.pin_memory()
+        self.labels = self.labels.pin_memory()  # so that copying them to the GPU need not wait
         return self
 
 

@@ -188,13 +188,13 @@ def train_run(
                 last_of_step = pending == accumulation or position == micro_batches - 1
                 if len(batch):
                     frames = transform(batch.videos.to(device, non_blocking=True), batch.sizes)  # sizes stay on the CPU: read with .tolist()
-                    labels = batch.labels.to(device)
+                    labels = batch.labels.to(device, non_blocking=True)
                     with _no_sync_unless(step_module, last_of_step, world):
                         with torch.autocast(device.type, dtype=_amp_dtype(config), enabled=config.optim.precision != "fp32"):
                             logits, class_embeddings = step_module(frames)
                             loss, parts = criterion(logits.float(), labels, class_embeddings.float())
                         scaler.scale(loss / accumulation).backward()
-                    losses.append((loss.item(), parts))
+                    losses.append((loss.detach(), parts))  # read at logging: .item() waits for the GPU
                     window_clips += len(batch)
                 if not last_of_step:
                     continue
@@ -296,12 +296,17 @@ def _step_row(progress: Progress, losses: list, optimizer, clips_per_second: flo
         "kind": "step",
         "epoch": progress.epoch,
         "step": progress.global_step,
-        "loss": round(float(np.mean([loss for loss, _ in losses])), 6),
-        "ce": round(float(np.mean([parts["ce"] for _, parts in losses])), 6),
-        "consistency": round(float(np.mean([parts["consistency"] for _, parts in losses])), 6),
+        "loss": _mean(loss for loss, _ in losses),
+        "ce": _mean(parts["ce"] for _, parts in losses),
+        "consistency": _mean(parts["consistency"] for _, parts in losses),
         "lr": optimizer.param_groups[0]["lr"],
         "clips_per_s": round(clips_per_second, 2),
     }
+
+
+def _mean(values: Iterator[torch.Tensor]) -> float:
+    """The mean of 0-d tensors as a rounded float, read off the device once."""
+    return round(torch.stack(list(values)).float().mean().item(), 6)
 
 
 def _no_sync_unless(module: nn.Module, synchronise: bool, world: Distributed):
