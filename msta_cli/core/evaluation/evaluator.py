@@ -83,7 +83,9 @@ def evaluate_set(
     transform = TestTransform(preprocessing.mean, preprocessing.std, config.data.input_size, views.crops)
     model.eval()
     class_embeddings = model.class_embeddings(class_names)
-    scored: dict[int, np.ndarray] = {}
+    # Scores stay on the device until the loop ends: moving each batch's to the CPU would wait for
+    # its kernels, so the next batch's could not be queued while the GPU runs them.
+    on_device: list[tuple[list[int], torch.Tensor]] = []
     failures: dict[int, tuple[str, str]] = {}
     index_of_path = {path: i for i, path in enumerate(dataset.paths)}
     for batch in loader:
@@ -96,8 +98,8 @@ def evaluate_set(
         with torch.autocast(device.type, dtype=_autocast_dtype(config), enabled=config.optim.precision != "fp32"):
             logits = model(clips.flatten(0, 1), class_embeddings)
         probabilities = logits.float().softmax(dim=-1).reshape(count, num_views, -1).mean(dim=1)
-        for index, row in zip(batch.indices.tolist(), probabilities.cpu().numpy()):
-            scored[index] = row
+        on_device.append((batch.indices.tolist(), probabilities))
+    scored = {index: row for indices, rows in on_device for index, row in zip(indices, rows.cpu().numpy())}
     merged_scores: dict[int, np.ndarray] = {}
     merged_failures: dict[int, tuple[str, str]] = {}
     for rank_scores, rank_failures in gather_objects((scored, failures), world):
