@@ -17,6 +17,7 @@ SMALL_RUNS = {
     "loader_throughput": ["--videos", "2", "--frames", "12", "--clips", "4", "--batch-size", "2", "--workers", "0",
                           "--rounds", "1", "--backends", "pyav", "decord"],
     "decode_speed": ["--videos", "1", "--rounds", "1"],
+    "loader_breakdown": ["--videos", "2", "--workers", "1", "--processes", "2", "--clips", "4", "--batch-size", "2"],
     "temporal_conv": ["--clips", "1", "--frames", "2", "--repeats", "1"],
     "augmentation": ["--batch", "2", "--frames", "2", "--repeats", "1"],
     "train_throughput": ["--frames", "2", "--batch", "1", "--steps", "1", "--warmup", "0"],
@@ -27,7 +28,7 @@ SMALL_RUNS = {
 
 @pytest.mark.parametrize("bench", SMALL_RUNS)
 def test_benchmark_runs_and_prints_its_table(bench, tiny_backbone_name):
-    if bench == "loader_throughput":
+    if bench in ("loader_throughput", "loader_breakdown"):
         pytest.importorskip("cv2")  # the bench extra, for the ViFi-CLIP-style baseline
     options = SMALL_RUNS[bench]
     if bench == "predict_latency":
