@@ -48,7 +48,7 @@ def prepare(
         False, "--download", help="hmdb51/ucf101: fetch the official archives into SOURCE (resumable)."
     ),
     sha256: list[str] | None = typer.Option(
-        None, "--sha256", help="Pin an archive's checksum: ARCHIVE=HEX (repeatable)."
+        None, "--sha256", help="Pin an archive's checksum, replacing msta's own: ARCHIVE=HEX (repeatable)."
     ),
     vifi_clip_splits: Path | None = typer.Option(
         None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import zipfile
 
 import pytest
 import yaml
@@ -60,12 +59,11 @@ def test_a_malformed_checksum_pin_exits_2(tmp_path):
 
 
 def test_rar_archives_without_an_extractor_exit_1_naming_what_to_install(tmp_path, monkeypatch):
-    (tmp_path / "UCF101.rar").write_bytes(b"Rar!\x1a\x07\x00")
-    with zipfile.ZipFile(tmp_path / "UCF101TrainTestSplits-RecognitionTask.zip", "w") as archive:
-        archive.writestr("ucfTrainTestlist/classInd.txt", "1 YoYo\n")
+    for name in ("hmdb51_org.rar", "test_train_splits.rar"):
+        (tmp_path / name).write_bytes(b"Rar!\x1a\x07\x00")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     result = runner.invoke(
-        app, ["prepare", "ucf101", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400
+        app, ["prepare", "hmdb51", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400
     )
     assert result.exit_code == 1
     assert "no RAR extractor found; install bsdtar (Debian/Ubuntu: libarchive-tools" in result.output

@@ -1,9 +1,11 @@
 """Fetch the official HMDB51/UCF101 archives: resumable (HTTP Range on a `.part` file) and checksummed.
 
-The table keeps the expected sha256 of each archive where it is known; none is known yet (the
-servers could not be reached when this was written, and a guessed checksum would be worse than
-none). After a download msta stores the archive's sha256 in `<archive>.sha256` and checks the
-archive against it, or against a `--sha256 NAME=HEX` pin, whenever it is used again.
+The publishers list no checksums. The table pins one where a trustworthy record of the same URL
+exists: TensorFlow Datasets' (tensorflow_datasets/url_checksums/ucf101.txt) for the UCF101 split
+lists. The others are left unpinned (the servers could not be reached when this was written, and
+a guessed checksum would be worse than none): after a download msta stores the archive's sha256
+in `<archive>.sha256` and checks the archive against it whenever it is used again. A
+`--sha256 NAME=HEX` pin overrides both, e.g. for a copy the publisher has since re-packed.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ OFFICIAL_ARCHIVES = {
         OfficialArchive(
             "UCF101TrainTestSplits-RecognitionTask.zip",
             "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",
+            sha256="5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",  # 113,943 bytes (TFDS)
         ),
     ),
 }
@@ -86,7 +89,8 @@ def verify_existing(path: Path, expected_sha256: str | None, progress: Progress)
     actual = sha256_of(path, progress)
     if expected is not None and actual != expected:
         raise MstaError(
-            f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}; delete it to download it again"
+            f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}; delete it to download it "
+            f"again, or, if this copy is the one you want, accept it with --sha256 {path.name}={actual}"
         )
     if stored is None:
         _store_sha256(path, actual)

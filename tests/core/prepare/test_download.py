@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import http.server
 import io
+import shutil
 import threading
 import zipfile
 
@@ -128,8 +129,54 @@ def test_an_unreachable_server_says_what_to_do(tmp_path, server):
         download(url, tmp_path / "archive.rar", None, quiet)
 
 
-def test_no_official_checksum_is_invented():
-    assert all(archive.sha256 is None for archives in OFFICIAL_ARCHIVES.values() for archive in archives)
+UCF101_SPLITS = "UCF101TrainTestSplits-RecognitionTask.zip"
+
+
+def ucf101_archives(source):
+    """Both UCF101 archive names in `source`, holding bytes that are not the official files."""
+    source.mkdir()
+    (source / "UCF101.rar").write_bytes(b"Rar!\x1a\x07\x00")
+    (source / UCF101_SPLITS).write_bytes(b"PK\x05\x06" + bytes(18))
+    return hashlib.sha256((source / UCF101_SPLITS).read_bytes()).hexdigest()
+
+
+def test_the_ucf101_split_lists_are_checked_against_their_pinned_checksum_before_anything_is_extracted(
+    tmp_path, monkeypatch
+):
+    actual = ucf101_archives(tmp_path / "source")
+    monkeypatch.setattr(shutil, "which", lambda name: pytest.fail(f"an extractor was looked for: {name}"))
+    with pytest.raises(
+        MstaError,
+        match=f"checksum mismatch for .*{UCF101_SPLITS}: expected sha256 5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce12"
+        f"54fd19ed4a36b224bd27, got {actual}; .* accept it with --sha256 {UCF101_SPLITS}={actual}",
+    ):
+        prepare(PrepareOptions(dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out"))
+    assert sorted(p.name for p in (tmp_path / "source").iterdir()) == ["UCF101.rar", UCF101_SPLITS]
+
+
+def test_a_pin_given_on_the_command_line_replaces_the_built_in_one(tmp_path, monkeypatch):
+    actual = ucf101_archives(tmp_path / "source")
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # extraction is the next step, and it stops there
+    with pytest.raises(MstaError, match="no RAR extractor found"):
+        prepare(
+            PrepareOptions(
+                dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out", sha256={UCF101_SPLITS: actual}
+            )
+        )
+
+
+def test_an_archive_without_a_pin_is_checked_against_the_checksum_stored_at_its_download(tmp_path):
+    source = tmp_path / "source"
+    ucf101_archives(source)
+    (source / "UCF101.rar.sha256").write_text(f"{'0' * 64}  UCF101.rar\n")
+    pins = {UCF101_SPLITS: hashlib.sha256((source / UCF101_SPLITS).read_bytes()).hexdigest()}
+    with pytest.raises(MstaError, match=f"checksum mismatch for .*UCF101.rar: expected sha256 {'0' * 64}"):
+        prepare(PrepareOptions(dataset="ucf101", source=source, out=tmp_path / "out", sha256=pins))
+
+
+def test_only_archives_with_a_trusted_record_are_pinned():
+    pinned = {archive.filename for archives in OFFICIAL_ARCHIVES.values() for archive in archives if archive.sha256}
+    assert pinned == {UCF101_SPLITS}
 
 
 def test_pins_are_checked():
