@@ -12,6 +12,10 @@ decord from bytes, fetch frames one at a time, then resize and crop (OpenCV), fl
 and grayscale (torchvision on PIL images) and normalise each frame on the CPU inside the
 workers. Needs the bench extra: pip install -e ".[bench]" (OpenCV, as mmcv uses).
 
+"main process waiting" is the share of a pass the consuming loop spent waiting for batches:
+high, the workers limit the rate; near 0, the main process does (the DataLoader's plumbing and,
+in the augmented rows, queueing the transform's kernels).
+
 Run from the repository root:  python -m bench.loader_throughput [--videos 64 --clips 512 --workers 2 --backends pyav decord]
 """
 
@@ -128,17 +132,27 @@ class ViFiStyleDataset(Dataset):
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
-def clips_per_second(batches, to_model) -> tuple[float, int, int]:
-    """Consume every batch, turning it into model input with `to_model`;
-    (clips/s, clips delivered, clips msta's loader left out as failed videos)."""
+def clips_per_second(batches, to_model) -> tuple[float, int, int, float]:
+    """Consume every batch, turning it into model input with `to_model`; (clips/s, clips
+    delivered, clips msta's loader left out as failed videos, share of the time the main
+    process waited for the loader). That share tells what limits a pass: near 0 the main
+    process (DataLoader plumbing and `to_model`) is the bottleneck, not the workers."""
     start = time.perf_counter()
     clips = failed = 0
-    for batch in batches:
+    batches = iter(batches)  # starts the workers: waiting for them counts as waiting
+    waited = time.perf_counter() - start
+    while True:
+        before = time.perf_counter()
+        batch = next(batches, None)
+        waited += time.perf_counter() - before
+        if batch is None:
+            break
         clips += to_model(batch).shape[0]
         failed += len(getattr(batch, "failures", ()))
     if torch.cuda.is_available():
         torch.cuda.synchronize()  # GPU transforms run asynchronously: count them finished
-    return clips / (time.perf_counter() - start), clips, failed
+    seconds = time.perf_counter() - start
+    return clips / seconds, clips, failed, waited / seconds
 
 
 def main() -> None:
@@ -199,13 +213,15 @@ def main() -> None:
         # The loaders take turns, round after round, so a slow spell of a shared machine hits
         # all of them; the table reports each one's median.
         rates: dict[str, list[float]] = {name: [] for name in passes}
+        waits: dict[str, list[float]] = {name: [] for name in passes}
         failures = dict.fromkeys(passes, 0)
         for round_index in range(args.rounds):
             for dataset in datasets:
                 dataset.set_epoch(round_index)  # fresh frame positions each round, as in training
             for name, (loader, to_model) in passes.items():
-                rate, clips, failed = clips_per_second(loader, to_model)
+                rate, clips, failed, waited = clips_per_second(loader, to_model)
                 rates[name].append(rate)
+                waits[name].append(waited)
                 failures[name] += failed
         medians = {name: statistics.median(values) for name, values in rates.items()}
 
@@ -217,10 +233,11 @@ def main() -> None:
           f"{args.batch_size}, {args.workers} workers")
     print(f"median of {args.rounds} rounds, loaders taking turns")
     # a clip that fails to decode is not delivered, and its rate would not compare
-    print("| loader | clips/s | vs ViFi-CLIP style | clips failed |\n|---|---|---|---|")
+    print("| loader | clips/s | vs ViFi-CLIP style | main process waiting | clips failed |\n|---|---|---|---|---|")
     baseline = next(iter(medians.values()))
     for name, rate in medians.items():
-        print(f"| {name} | {rate:.1f} | {rate / baseline:.2f}x | {failures[name]} |")
+        waiting = statistics.median(waits[name])
+        print(f"| {name} | {rate:.1f} | {rate / baseline:.2f}x | {waiting:.0%} | {failures[name]} |")
 
 if __name__ == "__main__":
     main()
