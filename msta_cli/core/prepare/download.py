@@ -149,13 +149,28 @@ def _fetch(url: str, part: Path, progress: Progress) -> None:
                     handle.write(chunk)
                     done += len(chunk)
                     progress(f"download {part.name.removesuffix('.part')}", done, total)
+        # http.client ends a body cut short like a complete one (no IncompleteRead from read(n)),
+        # so a dropped connection would otherwise pass for a finished archive.
+        if total is not None and done < total:
+            raise MstaError(
+                f"downloading {url} failed: the connection closed after {done} of {total} bytes; "
+                f"rerun to resume ({done} bytes kept in {part})"
+            )
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # nothing left after `offset`: the part is complete
             return
-        raise MstaError(f"downloading {url} failed: HTTP {error.code} {error.reason}") from None
+        raise MstaError(f"downloading {url} failed: HTTP {error.code} {error.reason}; {_elsewhere(part)}") from None
     except (urllib.error.URLError, OSError) as error:
         kept = part.stat().st_size if part.exists() else 0
-        raise MstaError(
-            f"downloading {url} failed: {getattr(error, 'reason', error)}; "
-            f"rerun to resume ({kept} bytes kept in {part})"
-        ) from None
+        advice = f"rerun to resume ({kept} bytes kept in {part})" if kept else f"rerun to retry; {_elsewhere(part)}"
+        raise MstaError(f"downloading {url} failed: {getattr(error, 'reason', error)}; {advice}") from None
+
+
+def _elsewhere(part: Path) -> str:
+    """What to do when a publisher's server is gone: academic servers move or go dark (HMDB51's
+    has been unreachable for long spells, and tools have moved to mirrors)."""
+    name = part.name.removesuffix(".part")
+    return (
+        f"if the server stays unavailable, put {name} from another copy into {part.parent} and run "
+        f"msta prepare without --download (its checksum is verified where msta pins one; --sha256 {name}=HEX pins yours)"
+    )

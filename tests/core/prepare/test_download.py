@@ -26,14 +26,20 @@ PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 class Server:
     """Serves `files` by name (PAYLOAD as archive.rar by default); honours `Range: bytes=N-` unless told not to."""
 
-    def __init__(self, honour_range: bool = True, files: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self, honour_range: bool = True, files: dict[str, bytes] | None = None, cut_after: int | None = None
+    ) -> None:
+        """`cut_after`: close the connection after that many bytes of the body, as a dropped one does."""
         self.ranges: list[str | None] = []
         self.files = files or {"archive.rar": PAYLOAD}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                data = outer.files[self.path.lstrip("/")]
+                data = outer.files.get(self.path.lstrip("/"))
+                if data is None:
+                    self.send_error(404)
+                    return
                 requested = self.headers.get("Range")
                 outer.ranges.append(requested)
                 start = int(requested.removeprefix("bytes=").rstrip("-")) if requested and honour_range else 0
@@ -44,7 +50,7 @@ class Server:
                 self.send_response(206 if start else 200)
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
-                self.wfile.write(data[start:])
+                self.wfile.write(data[start:] if cut_after is None else data[start : start + cut_after])
 
             def log_message(self, *args) -> None:
                 pass
@@ -125,8 +131,36 @@ def test_an_existing_archive_is_verified_against_its_stored_checksum(tmp_path, s
 def test_an_unreachable_server_says_what_to_do(tmp_path, server):
     url = server.url
     server.close()
-    with pytest.raises(MstaError, match="downloading .* failed: .*rerun to resume"):
+    with pytest.raises(
+        MstaError,
+        match=f"downloading {url} failed: .*; rerun to retry; if the server stays unavailable, put archive.rar from "
+        f"another copy into {tmp_path} and run msta prepare without --download",
+    ):
         download(url, tmp_path / "archive.rar", None, quiet)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_file_on_the_server_says_what_to_do(tmp_path, server):
+    with pytest.raises(
+        MstaError, match="failed: HTTP 404 Not Found; if the server stays unavailable, put gone.rar from another copy"
+    ):
+        download(f"{server.base}/gone.rar", tmp_path / "gone.rar", None, quiet)
+
+
+def test_a_dropped_connection_keeps_what_arrived_and_the_rerun_resumes(tmp_path):
+    dropping = Server(cut_after=300_000)
+    try:
+        with pytest.raises(MstaError, match=r"failed: the connection closed after 300000 of 1048576 bytes; rerun to resume \(300000 bytes kept in "):
+            download(dropping.url, tmp_path / "archive.rar", None, quiet)
+    finally:
+        dropping.close()
+    assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:300_000]
+    server = Server()
+    try:
+        download(server.url, tmp_path / "archive.rar", hashlib.sha256(PAYLOAD).hexdigest(), quiet)
+    finally:
+        server.close()
+    assert server.ranges == ["bytes=300000-"] and (tmp_path / "archive.rar").read_bytes() == PAYLOAD
 
 
 UCF101_SPLITS = "UCF101TrainTestSplits-RecognitionTask.zip"
