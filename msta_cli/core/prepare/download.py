@@ -141,6 +141,11 @@ def _fetch(url: str, part: Path, progress: Progress) -> None:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
             if response.status != 206:
                 offset = 0
+            elif not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+                raise MstaError(  # appending another range would corrupt the archive
+                    f"downloading {url} failed: asked to resume at byte {offset}, the server sent the range "
+                    f"{response.headers.get('Content-Range')!r}; delete {part} and rerun to start over"
+                )
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length else None
             with open(part, "ab" if offset else "wb") as handle:

@@ -27,9 +27,14 @@ class Server:
     """Serves `files` by name (PAYLOAD as archive.rar by default); honours `Range: bytes=N-` unless told not to."""
 
     def __init__(
-        self, honour_range: bool = True, files: dict[str, bytes] | None = None, cut_after: int | None = None
+        self,
+        honour_range: bool = True,
+        files: dict[str, bytes] | None = None,
+        cut_after: int | None = None,
+        sent_from: int | None = None,
     ) -> None:
-        """`cut_after`: close the connection after that many bytes of the body, as a dropped one does."""
+        """`cut_after`: close the connection after that many bytes of the body, as a dropped one does;
+        `sent_from`: answer a Range request with the bytes from there instead, as a broken proxy might."""
         self.ranges: list[str | None] = []
         self.files = files or {"archive.rar": PAYLOAD}
         outer = self
@@ -47,7 +52,12 @@ class Server:
                     self.send_response(416)
                     self.end_headers()
                     return
-                self.send_response(206 if start else 200)
+                partial = bool(start)
+                if partial and sent_from is not None:
+                    start = sent_from
+                self.send_response(206 if partial else 200)
+                if partial:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 self.wfile.write(data[start:] if cut_after is None else data[start : start + cut_after])
@@ -102,6 +112,20 @@ def test_a_server_ignoring_range_makes_it_start_over(tmp_path):
     finally:
         server.close()
     assert (tmp_path / "archive.rar").read_bytes() == PAYLOAD
+
+
+def test_a_resumed_download_of_the_wrong_range_is_refused(tmp_path):
+    (tmp_path / "archive.rar.part").write_bytes(PAYLOAD[:1000])
+    server = Server(sent_from=0)
+    try:
+        with pytest.raises(
+            MstaError,
+            match=r"asked to resume at byte 1000, the server sent the range 'bytes 0-1048575/1048576'; delete .*part",
+        ):
+            download(server.url, tmp_path / "archive.rar", None, quiet)
+    finally:
+        server.close()
+    assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:1000]
 
 
 def test_a_complete_part_file_is_finished_without_a_body(tmp_path, server):
