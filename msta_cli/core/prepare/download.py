@@ -1,11 +1,12 @@
 """Fetch the official HMDB51/UCF101 archives: resumable (HTTP Range on a `.part` file) and checksummed.
 
-The publishers list no checksums. The table pins one where a trustworthy record of the same URL
-exists: TensorFlow Datasets' (tensorflow_datasets/url_checksums/ucf101.txt) for the UCF101 split
-lists. The others are left unpinned (the servers could not be reached when this was written, and
-a guessed checksum would be worse than none): after a download msta stores the archive's sha256
-in `<archive>.sha256` and checks the archive against it whenever it is used again. A
-`--sha256 NAME=HEX` pin overrides both, e.g. for a copy the publisher has since re-packed.
+The publishers list no checksums, and the servers could not be reached when this was written, so
+the table pins the sha256 that torchvision's dataset code recorded for the same URLs
+(torchvision/prototype/datasets/_builtin/hmdb51.py and ucf101.py); TensorFlow Datasets records
+the same value for the UCF101 split lists (tensorflow_datasets/url_checksums/ucf101.txt). The
+pins also vouch for copies from mirrors, which HMDB51 users often need. After a download msta
+stores the archive's sha256 in `<archive>.sha256` as well. A `--sha256 NAME=HEX` pin overrides
+the table, e.g. for a copy the publisher has since re-packed.
 """
 
 from __future__ import annotations
@@ -41,20 +42,28 @@ OFFICIAL_ARCHIVES = {
         OfficialArchive(
             "hmdb51_org.rar",
             "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/hmdb51_org.rar",
+            sha256="9e714a0d8b76104d76e932764a7ca636f929fff66279cda3f2e326fa912a328e",
             into="hmdb51_org",
             nested=True,
             videos=True,
         ),
         OfficialArchive(
-            "test_train_splits.rar", "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/test_train_splits.rar"
+            "test_train_splits.rar",
+            "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/test_train_splits.rar",
+            sha256="229c94f845720d01eb3946d39f39292ea962d50a18136484aa47c1eba251d2b7",
         ),
     ),
     "ucf101": (
-        OfficialArchive("UCF101.rar", "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar", videos=True),
+        OfficialArchive(
+            "UCF101.rar",
+            "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar",
+            sha256="ca8dfadb4c891cb11316f94d52b6b0ac2a11994e67a0cae227180cd160bd8e55",
+            videos=True,
+        ),
         OfficialArchive(
             "UCF101TrainTestSplits-RecognitionTask.zip",
             "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",
-            sha256="5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",  # 113,943 bytes (TFDS)
+            sha256="5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",
         ),
     ),
 }
@@ -177,5 +186,5 @@ def _elsewhere(part: Path) -> str:
     name = part.name.removesuffix(".part")
     return (
         f"if the server stays unavailable, put {name} from another copy into {part.parent} and run "
-        f"msta prepare without --download (its checksum is verified where msta pins one; --sha256 {name}=HEX pins yours)"
+        f"msta prepare without --download (it is checked against the official file's sha256)"
     )

@@ -19,7 +19,7 @@ from msta_cli.core.prepare.annotations import Annotations, LayoutNotFound, Lists
 from msta_cli.core.prepare.archives import extract
 from msta_cli.core.prepare.check import check_videos
 from msta_cli.core.prepare.datasets import DATASETS, DatasetSpec
-from msta_cli.core.prepare.download import OfficialArchive, download, stored_sha256, verify_existing
+from msta_cli.core.prepare.download import OfficialArchive, download, verify_existing
 from msta_cli.core.prepare.index import VideoIndex
 from msta_cli.core.prepare.kinetics import new_k600_classes, read_label_names
 from msta_cli.core.prepare.options import PrepareOptions
@@ -194,9 +194,9 @@ def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) 
         )
     if not options.download:  # every archive is checked before any is extracted: UCF101.rar takes minutes
         for archive in present:
-            path, pin = source / archive.filename, options.sha256.get(archive.filename, archive.sha256)
-            if pin is not None or stored_sha256(path) is not None:
-                verify_existing(path, pin, progress)
+            pin = options.sha256.get(archive.filename, archive.sha256)
+            if pin is not None:
+                verify_existing(source / archive.filename, pin, progress)
     for archive in present:
         progress(f"extract {archive.filename}", 0, None)
         extract(source / archive.filename, source / archive.into, archive.nested)

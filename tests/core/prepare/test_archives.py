@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -127,7 +128,8 @@ def test_hmdb51_from_its_official_archives_rar_of_per_class_rars(tmp_path, templ
         for p in sorted((layout / "testTrainMulti_7030_splits").iterdir())
     }
     write_rar(source / "test_train_splits.rar", splits)
-    report = prepare(PrepareOptions(dataset="hmdb51", source=source, out=tmp_path / "out", workers=2))
+    pins = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in source.glob("*.rar")}  # not official
+    report = prepare(PrepareOptions(dataset="hmdb51", source=source, out=tmp_path / "out", workers=2, sha256=pins))
     assert report.video_root == (source / "hmdb51_org").absolute() and report.lists["train_1.csv"].written == 2 * 51 - 4
     assert sorted(p.name for p in (source / "hmdb51_org").iterdir())[:2] == ["brush_hair", "cartwheel"]
     assert not list((source / "hmdb51_org").glob("*.rar"))

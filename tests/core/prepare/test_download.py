@@ -187,54 +187,35 @@ def test_a_dropped_connection_keeps_what_arrived_and_the_rerun_resumes(tmp_path)
     assert server.ranges == ["bytes=300000-"] and (tmp_path / "archive.rar").read_bytes() == PAYLOAD
 
 
-UCF101_SPLITS = "UCF101TrainTestSplits-RecognitionTask.zip"
-
-
-def ucf101_archives(source):
-    """Both UCF101 archive names in `source`, holding bytes that are not the official files."""
+def fake_ucf101_archives(source):
+    """Both UCF101 archive names in `source`, holding bytes that are not the official files; their sha256."""
     source.mkdir()
     (source / "UCF101.rar").write_bytes(b"Rar!\x1a\x07\x00")
-    (source / UCF101_SPLITS).write_bytes(b"PK\x05\x06" + bytes(18))
-    return hashlib.sha256((source / UCF101_SPLITS).read_bytes()).hexdigest()
+    (source / "UCF101TrainTestSplits-RecognitionTask.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in source.iterdir()}
 
 
-def test_the_ucf101_split_lists_are_checked_against_their_pinned_checksum_before_anything_is_extracted(
+def test_official_archives_are_checked_against_their_pinned_checksums_before_anything_is_extracted(
     tmp_path, monkeypatch
 ):
-    actual = ucf101_archives(tmp_path / "source")
+    actual = fake_ucf101_archives(tmp_path / "source")["UCF101.rar"]
     monkeypatch.setattr(shutil, "which", lambda name: pytest.fail(f"an extractor was looked for: {name}"))
     with pytest.raises(
         MstaError,
-        match=f"checksum mismatch for .*{UCF101_SPLITS}: expected sha256 5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce12"
-        f"54fd19ed4a36b224bd27, got {actual}; .* accept it with --sha256 {UCF101_SPLITS}={actual}",
+        match=f"checksum mismatch for .*UCF101.rar: expected sha256 ca8dfadb4c891cb11316f94d52b6b0ac2a11994e67a0cae2271"
+        f"80cd160bd8e55, got {actual}; .* accept it with --sha256 UCF101.rar={actual}",
     ):
         prepare(PrepareOptions(dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out"))
-    assert sorted(p.name for p in (tmp_path / "source").iterdir()) == ["UCF101.rar", UCF101_SPLITS]
+    assert sorted(p.name for p in (tmp_path / "source").iterdir()) == [
+        "UCF101.rar", "UCF101TrainTestSplits-RecognitionTask.zip"
+    ]
 
 
-def test_a_pin_given_on_the_command_line_replaces_the_built_in_one(tmp_path, monkeypatch):
-    actual = ucf101_archives(tmp_path / "source")
+def test_pins_given_on_the_command_line_replace_the_built_in_ones(tmp_path, monkeypatch):
+    pins = fake_ucf101_archives(tmp_path / "source")
     monkeypatch.setattr(shutil, "which", lambda name: None)  # extraction is the next step, and it stops there
     with pytest.raises(MstaError, match="no RAR extractor found"):
-        prepare(
-            PrepareOptions(
-                dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out", sha256={UCF101_SPLITS: actual}
-            )
-        )
-
-
-def test_an_archive_without_a_pin_is_checked_against_the_checksum_stored_at_its_download(tmp_path):
-    source = tmp_path / "source"
-    ucf101_archives(source)
-    (source / "UCF101.rar.sha256").write_text(f"{'0' * 64}  UCF101.rar\n")
-    pins = {UCF101_SPLITS: hashlib.sha256((source / UCF101_SPLITS).read_bytes()).hexdigest()}
-    with pytest.raises(MstaError, match=f"checksum mismatch for .*UCF101.rar: expected sha256 {'0' * 64}"):
-        prepare(PrepareOptions(dataset="ucf101", source=source, out=tmp_path / "out", sha256=pins))
-
-
-def test_only_archives_with_a_trusted_record_are_pinned():
-    pinned = {archive.filename for archives in OFFICIAL_ARCHIVES.values() for archive in archives if archive.sha256}
-    assert pinned == {UCF101_SPLITS}
+        prepare(PrepareOptions(dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out", sha256=pins))
 
 
 def test_pins_are_checked():
