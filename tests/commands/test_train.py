@@ -180,6 +180,16 @@ def test_an_uninstalled_video_backend_exits_2_before_writing(tmp_path, colour_da
     assert not (tmp_path / "run").exists()
 
 
+def test_videos_moved_away_from_the_recorded_video_root_exit_2_before_writing(tmp_path, colour_dataset, tiny_backbone_name):
+    data = tmp_path / "data"
+    shutil.copytree(colour_dataset, data, ignore=shutil.ignore_patterns("videos"))
+    (data / "dataset.yaml").write_text(f"name: colours\nvideo_root: {tmp_path / 'gone'}\n")
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(data, tiny_backbone_name))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 2 and f"video_root {tmp_path / 'gone'} is not a folder" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "msta_cli", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "evaluate" in result.stdout

@@ -47,16 +47,35 @@ def set_paths(config: Config, eval_set: EvalSet) -> tuple[Path, Path, Path]:
 def video_root(prepared: Path) -> Path:
     """The video root `msta prepare` recorded in dataset.yaml (the folder itself when absent).
 
-    A synthetic world rendered by another msta is refused here, before training or testing.
+    Checked here, before training or testing: a root that is not a folder (videos moved to
+    another disk or machine) would otherwise fail every video one by one, and a training run
+    would finish without having seen a clip. A relative root is taken from the prepared
+    folder, so a dataset moved together with its videos can keep working. A synthetic world
+    rendered by another msta is refused here too.
     """
     description = prepared / "dataset.yaml"
-    if description.is_file():
+    if not description.is_file():
+        return prepared
+    try:
         manifest = yaml.safe_load(description.read_text()) or {}
-        if manifest.get("name") == "synthetic":
-            check_world_version(manifest, prepared)
-        if manifest.get("video_root"):
-            return Path(manifest["video_root"])
-    return prepared
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{description}:{mark.line + 1}:{mark.column + 1}" if mark else str(description)
+        raise InputError(f"{where}: invalid YAML: {error.problem}") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{description}: expected a mapping of keys to values, as msta prepare writes")
+    if manifest.get("name") == "synthetic":
+        check_world_version(manifest, prepared)
+    if not manifest.get("video_root"):
+        return prepared
+    root = prepared / str(manifest["video_root"])  # an absolute video_root stays as it is
+    if not root.is_dir():
+        raise InputError(
+            f"{description}: video_root {manifest['video_root']} is not a folder; if the videos moved, "
+            f"set video_root there to where they are now (absolute, or relative to {prepared}), "
+            "or run msta prepare again"
+        )
+    return root
 
 
 @torch.no_grad()

@@ -1,0 +1,52 @@
+"""Where a prepared dataset's videos are: dataset.yaml's video_root, checked before any run."""
+
+from __future__ import annotations
+
+import pytest
+
+from msta_cli.core.errors import InputError
+from msta_cli.core.evaluation.evaluator import video_root
+
+
+def prepared(tmp_path, text: str):
+    folder = tmp_path / "prepared"
+    folder.mkdir()
+    (folder / "dataset.yaml").write_text(text)
+    return folder
+
+
+def test_an_absolute_video_root_is_used_as_recorded(tmp_path):
+    (tmp_path / "videos").mkdir()
+    assert video_root(prepared(tmp_path, f"name: colours\nvideo_root: {tmp_path / 'videos'}\n")) == tmp_path / "videos"
+
+
+def test_a_relative_video_root_is_taken_from_the_prepared_folder(tmp_path):
+    folder = prepared(tmp_path, "name: colours\nvideo_root: ../videos\n")
+    (tmp_path / "videos").mkdir()
+    assert video_root(folder).resolve() == (tmp_path / "videos").resolve()
+
+
+def test_without_dataset_yaml_the_videos_are_in_the_folder_itself(tmp_path):
+    assert video_root(tmp_path) == tmp_path
+
+
+def test_a_video_root_that_is_not_a_folder_is_refused_saying_how_to_fix_it(tmp_path):
+    folder = prepared(tmp_path, "name: colours\nvideo_root: /data/moved/elsewhere\n")
+    with pytest.raises(
+        InputError,
+        match=f"{folder / 'dataset.yaml'}: video_root /data/moved/elsewhere is not a folder; if the videos moved, set "
+        f"video_root there to where they are now \\(absolute, or relative to {folder}\\), or run msta prepare again",
+    ):
+        video_root(folder)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: [colours\n", r"dataset.yaml:2:1: invalid YAML"),
+        ("- colours\n", "dataset.yaml: expected a mapping of keys to values"),
+    ],
+)
+def test_a_damaged_dataset_yaml_is_named_with_its_problem(tmp_path, text, message):
+    with pytest.raises(InputError, match=message):
+        video_root(prepared(tmp_path, text))
