@@ -186,14 +186,20 @@ def train_run(
                 seen.extend((failure.path, failure.reason, progress.epoch) for failure in batch.failures)
                 pending += 1
                 last_of_step = pending == accumulation or position == micro_batches - 1
-                if len(batch):
-                    frames = transform(batch.videos.to(device, non_blocking=True), batch.sizes)  # sizes stay on the CPU: read with .tolist()
-                    labels = batch.labels.to(device, non_blocking=True)
+                # Under DDP every rank must run backward, which all-reduces the gradients: a rank that
+                # skipped it would pair its next all-reduce with another rank's current one, or leave
+                # the others waiting. A rank whose videos all failed takes part with a black stand-in
+                # clip and a zero loss.
+                if len(batch) or world.enabled:
+                    videos, sizes, labels = (batch.videos, batch.sizes, batch.labels) if len(batch) else _stand_in(config)
+                    frames = transform(videos.to(device, non_blocking=True), sizes)  # sizes stay on the CPU: read with .tolist()
+                    labels = labels.to(device, non_blocking=True)
                     with _no_sync_unless(step_module, last_of_step, world):
                         with torch.autocast(device.type, dtype=_amp_dtype(config), enabled=config.optim.precision != "fp32"):
                             logits, class_embeddings = step_module(frames)
                             loss, parts = criterion(logits.float(), labels, class_embeddings.float())
-                        scaler.scale(loss / accumulation).backward()
+                        scaler.scale(loss * (1.0 if len(batch) else 0.0) / accumulation).backward()
+                if len(batch):
                     losses.append((loss.detach(), parts))  # read at logging: .item() waits for the GPU
                     window_clips += len(batch)
                 if not last_of_step:
@@ -307,6 +313,12 @@ def _step_row(progress: Progress, losses: list, optimizer, clips_per_second: flo
 def _mean(values: Iterator[torch.Tensor]) -> float:
     """The mean of 0-d tensors as a rounded float, read off the device once."""
     return round(torch.stack(list(values)).float().mean().item(), 6)
+
+
+def _stand_in(config: Config) -> tuple[torch.Tensor, None, torch.Tensor]:
+    """(videos, sizes, labels) of one black clip, for a DDP rank whose micro-batch has no video."""
+    size = config.data.input_size
+    return torch.zeros(1, config.data.num_frames, size, size, 3, dtype=torch.uint8), None, torch.zeros(1, dtype=torch.long)
 
 
 def _no_sync_unless(module: nn.Module, synchronise: bool, world: Distributed):
