@@ -82,6 +82,7 @@ def write_video(
     b_frames: int | None = None,
     encoder_options: dict[str, str] | None = None,
     frame_ticks: list[int] | None = None,
+    display_rotation: int = 0,
 ) -> Path:
     """Encode `num_frames` index-coded frames of `size` (h, w); the codec follows the suffix.
 
@@ -92,6 +93,8 @@ def write_video(
     `encoder_options` are added to the codec's options (e.g. {"x264-params": "open-gop=1"}).
     `frame_ticks` gives each frame's presentation time in 1/fps units (default 0, 1, 2, ...);
     an AVI muxer fills gaps with empty chunks that its header counts as frames.
+    `display_rotation` stores a display matrix turning the frames counter-clockwise by that many
+    degrees when shown, as phones record portrait video.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,8 @@ def write_video(
         stream.options = {**_QUALITY.get(codec, {}), **(encoder_options or {})}
         if b_frames is not None:
             stream.codec_context.max_b_frames = b_frames
+        if display_rotation:
+            stream.set_display_rotation(display_rotation)
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_pattern(index, size), format="rgb24")
             if frame_ticks is not None:

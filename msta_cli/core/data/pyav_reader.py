@@ -30,7 +30,8 @@ class PyAVReader(Reader):
     every frame. So for each wanted frame decoding starts at the last keyframe it depends on;
     overlapping spans are merged into one pass; in a pass, frames that are neither wanted nor
     referenced are skipped by the decoder (NONREF_CODECS); and the thread's swscale context
-    converts only the wanted frames. The result is bit-identical to decoding every frame.
+    converts only the wanted frames. The result is bit-identical to decoding every frame, turned
+    upright as a player shows it (phone videos store a display rotation).
 
     Opening demuxes every packet (no decoding) to learn each frame's timestamp and the
     keyframes, as decord does: containers such as webm do not store a frame count, and
@@ -158,7 +159,7 @@ class PyAVReader(Reader):
             if index is not None and index not in frames:
                 height, width = self._size or (frame.height, frame.width)
                 rgb = _own_reformatter().reformat(frame, format="rgb24", height=height, width=width)
-                frames[index] = rgb.to_ndarray()
+                frames[index] = _upright(rgb.to_ndarray(), frame.rotation)
 
     def close(self) -> None:
         self._container.close()
@@ -183,6 +184,14 @@ def _own_reformatter() -> VideoReformatter:
             _inherited.append(made[1])
         _converters.made = made = (os.getpid(), VideoReformatter())
     return made[1]
+
+
+def _upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
+    """The frame as a player shows it. Phones store portrait video as sideways frames with a
+    display rotation (counter-clockwise degrees, which FFmpeg's players apply); decord ignores
+    it. Mirroring display matrices (almost never used for video) are not applied."""
+    turns = round(rotation / 90) % 4
+    return np.rot90(rgb, turns) if turns else rgb
 
 
 def _held_frames(file_pts: list[int], stream: av.video.stream.VideoStream, fps: float) -> int:

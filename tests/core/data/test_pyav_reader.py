@@ -120,3 +120,15 @@ def test_a_raw_stream_without_timestamps_is_a_video_error(tmp_path):
                 raw.mux(packet)
     with pytest.raises(VideoError, match="without timestamps"):
         open_video(video, "pyav")
+
+
+@pytest.mark.parametrize(("rotation", "max_short_side"), [(90, None), (-90, None), (180, None), (90, 16)])
+def test_frames_come_upright_as_a_player_shows_them(tmp_path, rotation, max_short_side):
+    """Phones store portrait video as sideways frames plus a display rotation; FFmpeg's players
+    turn each frame counter-clockwise by it (torch.rot90's direction), and so does the reader."""
+    stored = write_video(tmp_path / "stored.mp4", 6, size=(32, 64))
+    rotated = write_video(tmp_path / "rotated.mp4", 6, size=(32, 64), display_rotation=rotation)
+    with open_video(stored, max_short_side=max_short_side) as plain, open_video(rotated, max_short_side=max_short_side) as turned:
+        expected, frames = plain.get_batch([0, 4]), turned.get_batch([0, 4])
+    assert torch.equal(frames, torch.rot90(expected, rotation // 90, dims=(1, 2)))
+    assert frames.shape[1:3] == ((32, 64) if rotation == 180 else (64, 32)) if max_short_side is None else (32, 16)
