@@ -17,10 +17,12 @@ class TrainingReporter:
         self.bar: Progress | None = None
         self.task = None
         self.started = time.perf_counter()
+        self.unreadable = 0
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]
         if kind == "run":
+            self.unreadable = 0  # each run keeps its own problems.csv
             self.console.print(f"[bold]run[/] {event['label']}")
         elif kind == "start":
             self._start(event)
@@ -31,6 +33,13 @@ class TrainingReporter:
         elif kind == "evaluate":
             self._stop()
             self.console.print(f"evaluating {event['method']} {event['run']} on {event['split']}")
+        elif kind == "epoch" and event["unreadable"] > self.unreadable:
+            self.unreadable = event["unreadable"]
+            self.console.print(
+                f"[yellow]epoch {event['epoch'] - 1}: {self.unreadable:,} training video(s) could not be read "
+                "so far; training goes on without them (all listed in problems.csv)[/]",
+                soft_wrap=True, highlight=False,
+            )
 
     def _start(self, event: dict) -> None:
         total = event["steps_per_epoch"] * event["epochs"]

@@ -238,6 +238,7 @@ def test_nproc_starts_torchrun_with_gloo_and_two_processes(tmp_path, colour_data
     command = [sys.executable, "-m", "msta_cli", "train", recipe, f"output_dir={run_dir}", "--nproc", "2"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "epoch 0: 3 training video(s) could not be read so far; training goes on without them" in finished.stderr
     assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2
     metrics = pd.read_csv(run_dir / "metrics.csv")
     # 20 videos / (micro 1 x 2 processes), accumulation 1; the main process logs the steps it had a video in

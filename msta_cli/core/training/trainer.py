@@ -180,10 +180,12 @@ def train_run(
             model.train()
             window_start, window_clips, losses = time.perf_counter(), 0, []
             pending = 0
+            epoch_batches = epoch_clips = 0  # this session's, so a resume at an epoch's end reads none
             batches = iter(loader)
             for position in range(progress.steps_in_epoch * accumulation, micro_batches):
                 batch = next(batches)
                 seen.extend((failure.path, failure.reason, progress.epoch) for failure in batch.failures)
+                epoch_batches, epoch_clips = epoch_batches + 1, epoch_clips + len(batch)
                 pending += 1
                 last_of_step = pending == accumulation or position == micro_batches - 1
                 # Under DDP every rank must run backward, which all-reduces the gradients: a rank that
@@ -227,7 +229,8 @@ def train_run(
             progress.steps_in_epoch = 0
             _select(config, validation, model, progress, world, device, metrics, on_event, save)
             save_last()
-            on_event({"event": "epoch", "epoch": progress.epoch})
+            _require_some_clips(gather_objects((epoch_batches, epoch_clips), world), progress.epoch - 1, problems)
+            on_event({"event": "epoch", "epoch": progress.epoch, "unreadable": len(problems.failures())})
     return RunOutcome(model, progress, problems.failures())
 
 
@@ -313,6 +316,18 @@ def _step_row(progress: Progress, losses: list, optimizer, clips_per_second: flo
 def _mean(values: Iterator[torch.Tensor]) -> float:
     """The mean of 0-d tensors as a rounded float, read off the device once."""
     return round(torch.stack(list(values)).float().mean().item(), 6)
+
+
+def _require_some_clips(counts: list[tuple[int, int]], epoch: int, problems: ProblemsLog) -> None:
+    """Stop a run whose epoch read no video at all (every rank's (batches, clips) in `counts`):
+    its training would go on changing nothing, and its results would look like a model's."""
+    if sum(batches for batches, _ in counts) and not sum(clips for _, clips in counts):
+        failures = problems.failures()
+        example = f", e.g. {failures[0][0]}: {failures[0][1]}" if failures else ""
+        raise MstaError(
+            f"epoch {epoch}: no training video could be read ({len(failures)} failed{example}); "
+            f"every failure is in {problems.path}"
+        )
 
 
 def _stand_in(config: Config) -> tuple[torch.Tensor, None, torch.Tensor]:

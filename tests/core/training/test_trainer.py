@@ -12,6 +12,7 @@ from msta_cli.core.config import Config, load_config
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.state import STATE_FILE
+from msta_cli.core.errors import MstaError
 from msta_cli.core.training.trainer import Interrupted, hold_out, load_training_data, train_run
 from tests.helpers.datasets import tiny_recipe, write_recipe
 
@@ -89,6 +90,32 @@ def test_only_adapters_change_and_problems_are_recorded(tmp_path, colour_dataset
     problems = pd.read_csv(tmp_path / "run" / "problems.csv")
     assert problems["path"].tolist() == ["red/missing.mp4"] and problems["reason"].str.len().min() > 0
     assert outcome.progress.global_step == 5  # 19 videos, micro-batch 2, accumulation 2
+
+
+def test_an_epoch_that_reads_no_video_stops_the_run_naming_the_failures(tmp_path, colour_dataset, tiny_backbone_name):
+    """Every video unreadable (an unsupported codec, say) must not look like a finished run."""
+    unreadable = pd.DataFrame({"path": [f"red/gone_{i}.mp4" for i in range(5)], "label": [0] * 5})
+    unreadable.to_csv(tmp_path / "gone.csv", index=False)
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"train_split": str(tmp_path / "gone.csv")})
+    events = []
+    with pytest.raises(
+        MstaError,
+        match=r"epoch 0: no training video could be read \(5 failed, e.g. red/gone_0.mp4: file not found\); "
+        r"every failure is in .*problems.csv",
+    ):
+        _train(config, tmp_path / "run", on_event=events.append)
+    assert sorted(pd.read_csv(tmp_path / "run" / "problems.csv")["path"]) == unreadable["path"].tolist()
+    assert not [event for event in events if event["event"] == "epoch"]  # stopped after its first epoch
+
+
+def test_the_epoch_event_counts_the_unreadable_videos(tmp_path, colour_dataset, tiny_backbone_name):
+    split = pd.read_csv(colour_dataset / "train.csv")
+    broken = tmp_path / "with_missing.csv"
+    pd.concat([split, pd.DataFrame({"path": ["red/missing.mp4"], "label": [0]})]).to_csv(broken, index=False)
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"train_split": str(broken)}, optim={"epochs": 2})
+    events = []
+    _train(config, tmp_path / "run", on_event=events.append)
+    assert [(event["epoch"], event["unreadable"]) for event in events if event["event"] == "epoch"] == [(1, 1), (2, 1)]
 
 
 @pytest.mark.parametrize("stop", ["sigint", "crash"])
