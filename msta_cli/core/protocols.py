@@ -25,7 +25,8 @@ from msta_cli.core.evaluation.tables import protocol_table
 from msta_cli.core.model import create_model
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.run_directory import start_run_directory, write_table
-from msta_cli.core.training.trainer import TrainingData, load_training_data, train_run
+from msta_cli.core.training.trainer import train_run
+from msta_cli.core.training.training_data import TrainingData, load_training_data
 
 RESULTS = "results.csv"
 

@@ -24,19 +24,18 @@ from torch.nn.parallel import DistributedDataParallel
 
 from msta_cli.core.config import Config, EvalSet
 from msta_cli.core.data.dataset import VideoClipDataset, make_loader
-from msta_cli.core.data.decoding import resolve_backend
-from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TrainTransform
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError, MstaError
-from msta_cli.core.evaluation.evaluator import Views, evaluate_set, video_root
+from msta_cli.core.evaluation.evaluator import Views, evaluate_set
 from msta_cli.core.loss import MstaLoss
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
 from msta_cli.core.training.distributed import Distributed, barrier, gather_objects
 from msta_cli.core.training.optimization import build_optimizer, build_scheduler
 from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, ProblemsLog
 from msta_cli.core.training.state import Progress, load_training_checkpoint, rng_state, save_training_checkpoint
+from msta_cli.core.training.training_data import TrainingData
 
 Event = dict
 VALIDATION = "val"
@@ -47,42 +46,11 @@ class Interrupted(MstaError):
 
 
 @dataclass
-class TrainingData:
-    class_names: list[str]
-    train: pd.DataFrame
-    validation: pd.DataFrame | None
-    video_root: Path
-
-
-@dataclass
 class RunOutcome:
     model: MstaModel
     progress: Progress
     # (path, reason) of every training video that failed on any rank, before a resume too.
     failures: list[tuple[str, str]] = field(default_factory=list)
-
-
-def load_training_data(config: Config) -> TrainingData:
-    """Read and check the training lists and the video backend before anything is written (bad input -> exit 2)."""
-    resolve_backend(config.data.video_backend)
-    root = Path(config.data.root)
-    class_names = read_labels(root / config.data.train_labels)
-    split = read_split(root / config.data.train_split, len(class_names))
-    validation = None
-    if config.eval.model_selection == "best-on-val":
-        split, validation = hold_out(split, config.eval.val_fraction, config.seed)
-    return TrainingData(class_names, split, validation, video_root(root))
-
-
-def hold_out(split: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded per-class slice of the training videos for best-on-val, at least one per class."""
-    rng = np.random.default_rng(seed)
-    held = []
-    for _, group in split.groupby("label", sort=True):
-        count = max(1, round(len(group) * fraction)) if len(group) > 1 else 0
-        held.extend(rng.choice(group.index.to_numpy(), size=count, replace=False).tolist())
-    validation = split.loc[sorted(held)].reset_index(drop=True)
-    return split.drop(index=held).reset_index(drop=True), validation
 
 
 class _Objective(nn.Module):

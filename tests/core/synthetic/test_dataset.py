@@ -13,7 +13,7 @@ from msta_cli.core.prepare.check import check_videos
 from msta_cli.core.prepare.progress import no_progress
 from msta_cli.core.synthetic.dataset import WORLD_VERSION, SyntheticOptions, encode_mp4, video_seed, write_synthetic
 from msta_cli.core.synthetic.world import ActionClass, base_classes, classes, novel_classes, render_clip
-from msta_cli.core.training.trainer import load_training_data
+from msta_cli.core.training.training_data import load_training_data
 
 QUICKSTART = Path(__file__).resolve().parents[3] / "recipes" / "quickstart.yaml"
 OPTIONS = SyntheticOptions(train_per_class=2, test_per_class=1, workers=1)

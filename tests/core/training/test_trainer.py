@@ -10,10 +10,11 @@ from safetensors.torch import load_file
 
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.data.sharding import ShardedSampler
+from msta_cli.core.errors import MstaError
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.state import STATE_FILE
-from msta_cli.core.errors import MstaError
-from msta_cli.core.training.trainer import Interrupted, hold_out, load_training_data, train_run
+from msta_cli.core.training.trainer import Interrupted, train_run
+from msta_cli.core.training.training_data import hold_out, load_training_data
 from tests.helpers.datasets import tiny_recipe, write_recipe
 
 RESUME_OVERRIDES = {"optim": {"epochs": 2, "warmup_epochs": 1}, "run": {"checkpoint_every_steps": 2, "log_every_steps": 1, "deterministic": True}}
