@@ -14,7 +14,7 @@ from msta_cli.core.errors import MstaError
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.state import STATE_FILE
 from msta_cli.core.training.trainer import Interrupted, train_run
-from msta_cli.core.training.training_data import hold_out, load_training_data
+from msta_cli.core.training.training_data import load_training_data
 from tests.helpers.datasets import tiny_recipe, write_recipe
 
 RESUME_OVERRIDES = {"optim": {"epochs": 2, "warmup_epochs": 1}, "run": {"checkpoint_every_steps": 2, "log_every_steps": 1, "deterministic": True}}
@@ -164,11 +164,3 @@ def test_resume_keeps_the_failures_of_the_epochs_before_it(tmp_path, colour_data
     problems = pd.read_csv(run_dir / "problems.csv")
     assert problems.values.tolist() == [["green/train_0.mp4", "file not found", 1], ["red/late.mp4", "file not found", 0]]
     assert outcome.failures == [("green/train_0.mp4", "file not found"), ("red/late.mp4", "file not found")]
-
-
-def test_hold_out_is_per_class_seeded_and_disjoint():
-    split = pd.DataFrame({"path": [f"v{i}" for i in range(20)], "label": [i % 4 for i in range(20)]})
-    train, validation = hold_out(split, 0.2, seed=3)
-    assert sorted(validation["label"].tolist()) == [0, 1, 2, 3]
-    assert not set(train["path"]) & set(validation["path"]) and len(train) + len(validation) == 20
-    assert validation.equals(hold_out(split, 0.2, seed=3)[1])
