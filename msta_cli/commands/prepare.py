@@ -16,7 +16,7 @@ from msta_cli.commands.errors import exits_on_errors
 from msta_cli.core.errors import InputError
 from msta_cli.core.prepare import DATASETS, PrepareOptions, PrepareReport
 from msta_cli.core.prepare import prepare as run_prepare
-from msta_cli.core.prepare.download import parse_pins
+from msta_cli.core.prepare.download import parse_pins, parse_urls
 from msta_cli.core.synthetic.dataset import SyntheticOptions, write_synthetic
 
 # synthetic: the generated action world (docs/synthetic.md); SOURCE is the folder it is written to.
@@ -24,11 +24,12 @@ SYNTHETIC = "synthetic"
 Dataset = Enum("Dataset", {name: name for name in [*DATASETS, SYNTHETIC]}, type=str)  # type: ignore[misc]
 SHOWN_PROBLEMS = 10
 # The options only some datasets use, and those datasets: given for another, an option would do nothing unnoticed.
-# The core narrows --download, --sha256 and --vifi-clip-splits further (the datasets with archives, with ViFi lists).
+# The core narrows --download, --sha256, --url and --vifi-clip-splits further (the datasets with archives, with ViFi lists).
 PREPARED = tuple(DATASETS)
 USED_BY = {
     "download": PREPARED,
     "sha256": PREPARED,
+    "url": PREPARED,
     "vifi_clip_splits": PREPARED,
     "k400_labels": ("kinetics600",),
     "test_fraction": ("folder",),
@@ -49,6 +50,9 @@ def prepare(
     ),
     sha256: list[str] | None = typer.Option(
         None, "--sha256", help="Pin an archive's checksum, replacing msta's own: ARCHIVE=HEX (repeatable)."
+    ),
+    url: list[str] | None = typer.Option(
+        None, "--url", help="With --download: fetch an archive from a mirror, still checked: ARCHIVE=URL (repeatable)."
     ),
     vifi_clip_splits: Path | None = typer.Option(
         None,
@@ -101,6 +105,7 @@ def prepare(
         k400_labels=k400_labels,
         download=download,
         sha256=parse_pins(sha256 or [], DATASETS[name].archives),
+        urls=parse_urls(url or [], DATASETS[name].archives),
     )
     console = Console()
     with _ProgressBars(Console(stderr=True)) as bars:

@@ -15,6 +15,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,17 +126,32 @@ def sha256_of(path: Path, progress: Progress) -> str:
 
 def parse_pins(pins: list[str], archives: tuple[OfficialArchive, ...]) -> dict[str, str]:
     """`NAME=HEX` pins from the command line, checked against the dataset's archive names."""
+    parsed = _assignments("--sha256", pins, archives, "<64 hex digits>", _is_sha256)
+    return {name: digest.lower() for name, digest in parsed.items()}
+
+
+def parse_urls(urls: list[str], archives: tuple[OfficialArchive, ...]) -> dict[str, str]:
+    """`NAME=URL` mirrors from the command line: where --download fetches an archive instead."""
+    return _assignments("--url", urls, archives, "<http(s) URL>", lambda url: url.startswith(("http://", "https://")))
+
+
+def _assignments(
+    option: str, values: list[str], archives: tuple[OfficialArchive, ...], expected: str, is_valid: Callable[[str], bool]
+) -> dict[str, str]:
     known = {archive.filename for archive in archives}
     parsed = {}
-    for pin in pins:
-        name, _, digest = pin.partition("=")
-        if name not in known or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+    for value in values:
+        name, _, assigned = value.partition("=")
+        if name not in known or not is_valid(assigned):
             raise InputError(
-                f"--sha256 {pin!r}: expected ARCHIVE=<64 hex digits> "
-                f"with ARCHIVE one of {', '.join(sorted(known)) or 'none'}"
+                f"{option} {value!r}: expected ARCHIVE={expected} with ARCHIVE one of {', '.join(sorted(known)) or 'none'}"
             )
-        parsed[name] = digest.lower()
+        parsed[name] = assigned
     return parsed
+
+
+def _is_sha256(digest: str) -> bool:
+    return len(digest) == 64 and all(c in "0123456789abcdefABCDEF" for c in digest)
 
 
 def _store_sha256(path: Path, digest: str) -> None:
@@ -185,6 +201,7 @@ def _elsewhere(part: Path) -> str:
     has been unreachable for long spells, and tools have moved to mirrors)."""
     name = part.name.removesuffix(".part")
     return (
-        f"if the server stays unavailable, put {name} from another copy into {part.parent} and run "
-        f"msta prepare without --download (it is checked against the official file's sha256)"
+        f"if the server stays unavailable, download {name} from a mirror (--url {name}=URL), or put a copy "
+        f"into {part.parent} and run msta prepare without --download; either is checked against the official "
+        "file's sha256"
     )

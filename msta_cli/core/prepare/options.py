@@ -22,3 +22,4 @@ class PrepareOptions:
     k400_labels: Path | None = None
     download: bool = False
     sha256: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # mirrors --download fetches from

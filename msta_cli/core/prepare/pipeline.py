@@ -172,6 +172,8 @@ def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) 
         raise InputError(
             f"--download is available for hmdb51 and ucf101 only; get {options.dataset} with its own tools"
         )
+    if options.urls and not options.download:
+        raise InputError("--url says where --download fetches an archive from; add --download")
     try:
         annotations = spec.read(source, options)
     except LayoutNotFound:
@@ -183,9 +185,8 @@ def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) 
         return annotations
     if options.download:
         for archive in spec.archives:
-            download(
-                archive.url, source / archive.filename, options.sha256.get(archive.filename, archive.sha256), progress
-            )
+            url = options.urls.get(archive.filename, archive.url)
+            download(url, source / archive.filename, options.sha256.get(archive.filename, archive.sha256), progress)
     present = _archives_in(spec, source)
     absent = [archive.filename for archive in spec.archives if archive not in present]
     if absent:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import http.server
 import io
@@ -15,8 +14,7 @@ import pytest
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.prepare import PrepareOptions, prepare
 from msta_cli.core.prepare.archives import rar_tool
-from msta_cli.core.prepare.datasets import DATASETS
-from msta_cli.core.prepare.download import OFFICIAL_ARCHIVES, OfficialArchive, download, parse_pins, stored_sha256
+from msta_cli.core.prepare.download import OFFICIAL_ARCHIVES, download, parse_pins, parse_urls, stored_sha256
 from tests.core.prepare.layouts import build_ucf101
 from tests.core.prepare.rar import write_rar
 
@@ -157,8 +155,9 @@ def test_an_unreachable_server_says_what_to_do(tmp_path, server):
     server.close()
     with pytest.raises(
         MstaError,
-        match=f"downloading {url} failed: .*; rerun to retry; if the server stays unavailable, put archive.rar from "
-        f"another copy into {tmp_path} and run msta prepare without --download",
+        match=f"downloading {url} failed: .*; rerun to retry; if the server stays unavailable, download archive.rar "
+        f"from a mirror \\(--url archive.rar=URL\\), or put a copy into {tmp_path} and run msta prepare without "
+        "--download; either is checked against the official file's sha256",
     ):
         download(url, tmp_path / "archive.rar", None, quiet)
     assert list(tmp_path.iterdir()) == []
@@ -166,7 +165,7 @@ def test_an_unreachable_server_says_what_to_do(tmp_path, server):
 
 def test_a_missing_file_on_the_server_says_what_to_do(tmp_path, server):
     with pytest.raises(
-        MstaError, match="failed: HTTP 404 Not Found; if the server stays unavailable, put gone.rar from another copy"
+        MstaError, match=r"failed: HTTP 404 Not Found; if the server stays unavailable, download gone.rar from a mirror"
     ):
         download(f"{server.base}/gone.rar", tmp_path / "gone.rar", None, quiet)
 
@@ -227,14 +226,30 @@ def test_pins_are_checked():
         parse_pins(["UCF101.rar=123"], archives)
 
 
+def test_mirrors_are_checked():
+    archives = OFFICIAL_ARCHIVES["hmdb51"]
+    assert parse_urls(["hmdb51_org.rar=https://mirror.example/h.rar"], archives) == {
+        "hmdb51_org.rar": "https://mirror.example/h.rar"
+    }
+    with pytest.raises(InputError, match="--url 'h.rar=https://m/h.rar': expected ARCHIVE=<http\\(s\\) URL> with ARCHIVE one of"):
+        parse_urls(["h.rar=https://m/h.rar"], archives)
+    with pytest.raises(InputError, match="--url 'hmdb51_org.rar=/local/h.rar': expected ARCHIVE=<http"):
+        parse_urls(["hmdb51_org.rar=/local/h.rar"], archives)
+
+
+def test_a_mirror_needs_download(tmp_path):
+    with pytest.raises(InputError, match="--url says where --download fetches an archive from; add --download"):
+        prepare(PrepareOptions(dataset="hmdb51", source=tmp_path, out=tmp_path / "out", urls={"hmdb51_org.rar": "https://m"}))
+
+
 def test_download_is_only_for_datasets_with_official_archives(tmp_path):
     with pytest.raises(InputError, match="--download is available for hmdb51 and ucf101 only"):
         prepare(PrepareOptions(dataset="kinetics400", source=tmp_path, out=tmp_path / "out", download=True))
 
 
 @pytest.mark.skipif(rar_tool() is None, reason="no RAR extractor (bsdtar, 7z or unrar) on PATH")
-def test_prepare_downloads_and_extracts_the_official_archives(tmp_path, templates, monkeypatch):
-    """The whole --download path for UCF101, with both archives served locally."""
+def test_prepare_downloads_and_extracts_the_official_archives(tmp_path, templates):
+    """The whole --download path for UCF101, both archives from a local mirror (--url, pinned with --sha256)."""
     layout = build_ucf101(tmp_path / "layout", templates)
     videos = {p.relative_to(layout).as_posix(): p.read_bytes() for p in sorted((layout / "UCF-101").rglob("*.avi"))}
     lists = io.BytesIO()
@@ -243,14 +258,14 @@ def test_prepare_downloads_and_extracts_the_official_archives(tmp_path, template
             archive.writestr(f"ucfTrainTestlist/{path.name}", path.read_bytes())
     served = {"UCF101.rar": write_rar(tmp_path / "UCF101.rar", videos).read_bytes(), "splits.zip": lists.getvalue()}
     server = Server(files=served)
-    archives = (
-        OfficialArchive("UCF101.rar", f"{server.base}/UCF101.rar"),
-        OfficialArchive("UCF101TrainTestSplits-RecognitionTask.zip", f"{server.base}/splits.zip"),
-    )
-    monkeypatch.setitem(DATASETS, "ucf101", dataclasses.replace(DATASETS["ucf101"], archives=archives))
+    names = {"UCF101.rar": "UCF101.rar", "UCF101TrainTestSplits-RecognitionTask.zip": "splits.zip"}
     try:
         report = prepare(
-            PrepareOptions(dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out", workers=2, download=True)
+            PrepareOptions(
+                dataset="ucf101", source=tmp_path / "source", out=tmp_path / "out", workers=2, download=True,
+                urls={name: f"{server.base}/{served_as}" for name, served_as in names.items()},  # a mirror
+                sha256={name: hashlib.sha256(served[served_as]).hexdigest() for name, served_as in names.items()},
+            )
         )
     finally:
         server.close()
