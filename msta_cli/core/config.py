@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from msta_cli.core.errors import InputError, did_you_mean
+from msta_cli.core.errors import InputError, did_you_mean, invalid_yaml
 
 
 @dataclass
@@ -217,9 +217,7 @@ def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ())
         data = yaml.safe_load(text)
         marks = _key_marks(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise InputError(f"{where}: invalid YAML: {error.problem}") from None
+        raise invalid_yaml(path, error) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,6 +1,9 @@
 """Error types whose messages a user can act on; commands map them to exit codes."""
 
 import difflib
+from pathlib import Path
+
+import yaml
 
 
 class MstaError(Exception):
@@ -15,3 +18,10 @@ def did_you_mean(value: str, choices: list[str]) -> str:
     """A ' Did you mean ...?' hint for a misspelt key or name, or '' when nothing is close."""
     close = difflib.get_close_matches(value, choices, n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def invalid_yaml(path: Path, error: yaml.MarkedYAMLError) -> InputError:
+    """The error for a YAML file that does not parse, naming its line and column."""
+    mark = error.problem_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    return InputError(f"{where}: invalid YAML: {error.problem}")

@@ -18,7 +18,7 @@ from msta_cli.core.data.dataset import VideoClipDataset, make_loader
 from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TestTransform
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, invalid_yaml
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.model import MstaModel
 from msta_cli.core.synthetic.dataset import check_world_version
@@ -59,9 +59,7 @@ def video_root(prepared: Path) -> Path:
     try:
         manifest = yaml.safe_load(description.read_text()) or {}
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"{description}:{mark.line + 1}:{mark.column + 1}" if mark else str(description)
-        raise InputError(f"{where}: invalid YAML: {error.problem}") from None
+        raise invalid_yaml(description, error) from None
     if not isinstance(manifest, dict):
         raise InputError(f"{description}: expected a mapping of keys to values, as msta prepare writes")
     if manifest.get("name") == "synthetic":
