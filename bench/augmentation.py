@@ -12,6 +12,7 @@ on a GPU the work itself may finish later, and "done" waits for it. The tiny inp
 frames to 8x8) leaves only the per-call cost: Python and kernel launches. On CUDA the last
 column says whether a call made the CPU wait for the GPU (torch's sync debug mode), which
 would stop the next batch's work from being queued while the previous training step runs.
+A second table times each colour operation on one clip, torchvision's against msta's.
 
 Run from the repository root:  python -m bench.augmentation [--device cuda]
 """
@@ -28,6 +29,7 @@ import torch
 import torchvision.transforms.v2 as v2
 import torchvision.transforms.v2.functional as F
 
+from msta_cli.core.data import colour
 from msta_cli.core.data.transforms import TrainTransform
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -108,6 +110,21 @@ def main() -> None:
         for name, (queued, done, synchronised) in rows.items():
             waits = ("yes" if synchronised else "no") if device.type == "cuda" else "n/a"
             print(f"| {label} | {name} | {queued:.2f} | {done:.2f} | {baseline / done:.2f}x | {waits} |")
+    colour_operations(device, args.frames, args.repeats)
+
+
+def colour_operations(device: torch.device, frames: int, repeats: int) -> None:
+    """One clip through each colour operation, torchvision's against msta's."""
+    clip = torch.rand(frames, 3, 224, 224, device=device)
+    print(f"\none clip of {frames}x3x224x224 float, mean of {repeats} calls\n"
+          "| operation | torchvision (ms) | msta (ms) | msta speed-up |\n|---|---|---|---|")
+    for name, argument in (("adjust_brightness", 1.2), ("adjust_contrast", 1.2),
+                           ("adjust_saturation", 1.2), ("adjust_hue", 0.05)):
+        torchvision_ms, msta_ms = (
+            timed(lambda videos, operation=operation: operation(videos, argument), clip, repeats)[1]
+            for operation in (getattr(F, name), getattr(colour, name))
+        )
+        print(f"| {name} | {torchvision_ms:.2f} | {msta_ms:.2f} | {torchvision_ms / msta_ms:.2f}x |")
 
 
 if __name__ == "__main__":

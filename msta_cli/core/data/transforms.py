@@ -35,15 +35,18 @@ def _valid_sizes(videos: torch.Tensor, sizes: torch.Tensor | None, dims: int) ->
     return sizes.tolist()
 
 
-def _normalised(videos: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """F.normalize without its blocking copy of mean and std to the GPU: that copy would wait for
-    every kernel queued before it, the previous training step's included, so the next batch's
-    augmentation could not be queued while that step runs."""
-    statistics = torch.tensor([list(mean), list(std)], dtype=videos.dtype)
-    if videos.is_cuda:
-        statistics = statistics.pin_memory().to(videos.device, non_blocking=True)
-    statistics = statistics.view(2, 3, 1, 1)
-    return (videos - statistics[0]) / statistics[1]
+def _statistics(mean: Sequence[float], std: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    """(2, 3, 1, 1) mean and std on `like`'s device.
+
+    Not F.normalize: its copy of mean and std to the GPU blocks, and would wait for every
+    kernel queued before it, the previous training step's included, so the next batch's
+    augmentation could not be queued while that step runs. Here the copy is from pinned memory
+    and does not block.
+    """
+    statistics = torch.tensor([list(mean), list(std)], dtype=torch.float32)
+    if like.is_cuda:
+        statistics = statistics.pin_memory().to(like.device, non_blocking=True)
+    return statistics.view(2, 3, 1, 1)
 
 
 @dataclass
@@ -74,14 +77,21 @@ class TrainTransform:
 
         `sizes` (B, 2) gives each clip's real (height, width) when the batch is zero-padded.
         """
+        valid = _valid_sizes(videos, sizes, 5)
         draws = colour.draw(len(videos), self.flip_p, self.jitter_p, self.jitter, self.grayscale_p)
-        clips = []
-        for clip, (height, width), choices in zip(videos, _valid_sizes(videos, sizes, 5), draws):
+        mean, std = _statistics(self.mean, self.std, videos)
+        # Each clip is normalised into its place in the batch while it is still in the CPU's
+        # cache: stacking the clips and normalising the batch took 2.7x as long on a CPU.
+        augmented = videos.new_empty((len(videos), videos.shape[1], 3, self.size, self.size), dtype=torch.float32)
+        for clip, (height, width), choices, out in zip(videos, valid, draws, augmented):
             frames = clip[:, :height, :width].permute(0, 3, 1, 2)
             top, left, crop_h, crop_w = self._crop_box(height, width)
-            frames = F.resized_crop(frames, top, left, crop_h, crop_w, [self.size, self.size])
-            clips.append(colour.augment(F.to_dtype(frames, torch.float32, scale=True), choices, self.jitter))
-        return _normalised(torch.stack(clips), self.mean, self.std)
+            # contiguous: the resize returns channels-last strides, on which each float step
+            # after it runs 2-5x slower on a CPU
+            frames = F.resized_crop(frames, top, left, crop_h, crop_w, [self.size, self.size]).contiguous()
+            frames = colour.augment(F.to_dtype(frames, torch.float32, scale=True), choices, self.jitter)
+            torch.sub(frames, mean, out=out).div_(std)
+        return augmented
 
     def _crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """TSN's MultiScaleCrop box; torchvision's RandomResizedCrop samples area and aspect
@@ -128,7 +138,8 @@ class TestTransform:
             ], dim=1)
         views = views.reshape(self.crops, batch, clips, frames_per_clip, 3, self.size, self.size)
         views = views.permute(1, 2, 0, 3, 4, 5, 6).flatten(1, 2)
-        return _normalised(F.to_dtype(views, torch.float32, scale=True), self.mean, self.std)
+        mean, std = _statistics(self.mean, self.std, videos)
+        return F.to_dtype(views, torch.float32, scale=True).sub_(mean).div_(std)
 
     def _views(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) -> uint8 (crops, N, 3, size, size)."""

@@ -27,7 +27,15 @@ def smooth_pictures(clips: int, seed: int = 1) -> torch.Tensor:
     return torch.rand(clips, 3, 3, 6, 6, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("videos", [pictures(6), smooth_pictures(6)], ids=["levels", "smooth"])
+def near_greys(clips: int, seed: int = 2) -> torch.Tensor:
+    """Greys off by at most 1e-6 per channel: a chroma near 0 must not blow up the hue."""
+    generator = torch.Generator().manual_seed(seed)
+    greys = torch.rand(clips, 3, 1, 6, 6, generator=generator)
+    return greys + 1e-6 * torch.rand(clips, 3, 3, 6, 6, generator=generator)
+
+
+@pytest.mark.parametrize("videos", [pictures(6), smooth_pictures(6), near_greys(6)],
+                         ids=["levels", "smooth", "near greys"])
 @pytest.mark.parametrize("index, name", list(enumerate(colour.JITTER_OPERATIONS)))
 def test_each_jitter_operation_matches_torchvision(videos, index, name):
     low, high = (-0.5, 0.5) if name == "hue" else (0.0, 2.0)
