@@ -72,6 +72,15 @@ def test_rar_archives_without_an_extractor_exit_1_naming_what_to_install(tmp_pat
     assert "no RAR extractor found; install bsdtar (Debian/Ubuntu: libarchive-tools" in result.output
 
 
+def test_an_archive_that_is_not_the_official_file_exits_2_naming_the_option_that_accepts_it(tmp_path):
+    rar = b"Rar!\x1a\x07\x00"
+    for name in ("hmdb51_org.rar", "test_train_splits.rar"):
+        (tmp_path / name).write_bytes(rar)
+    result = runner.invoke(app, ["prepare", "hmdb51", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400)
+    assert result.exit_code == 2
+    assert f"accept it with --sha256 hmdb51_org.rar={hashlib.sha256(rar).hexdigest()}" in result.output
+
+
 @pytest.mark.parametrize("workers", ["0", "-1"])
 def test_workers_below_one_exit_2(tmp_path, workers):
     result = runner.invoke(app, ["prepare", "folder", str(tmp_path), "--workers", workers], terminal_width=400)

@@ -98,7 +98,7 @@ def verify_existing(path: Path, expected_sha256: str | None, progress: Progress)
     expected = expected_sha256 or stored
     actual = sha256_of(path, progress)
     if expected is not None and actual != expected:
-        raise MstaError(
+        raise InputError(  # the file in SOURCE is what the user must fix, not the run
             f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}; delete it to download it "
             f"again, or, if this copy is the one you want, accept it with --sha256 {path.name}={actual}"
         )

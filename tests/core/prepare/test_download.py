@@ -145,7 +145,7 @@ def test_an_existing_archive_is_verified_against_its_stored_checksum(tmp_path, s
     dest = tmp_path / "archive.rar"
     download(server.url, dest, None, quiet)
     dest.write_bytes(PAYLOAD[:-1] + b"!")
-    with pytest.raises(MstaError, match="checksum mismatch for .*archive.rar: .*delete it to download it again"):
+    with pytest.raises(InputError, match="checksum mismatch for .*archive.rar: .*delete it to download it again"):
         download(server.url, dest, None, quiet)
     assert server.ranges == [None]
 
@@ -200,7 +200,7 @@ def test_official_archives_are_checked_against_their_pinned_checksums_before_any
     actual = fake_ucf101_archives(tmp_path / "source")["UCF101.rar"]
     monkeypatch.setattr(shutil, "which", lambda name: pytest.fail(f"an extractor was looked for: {name}"))
     with pytest.raises(
-        MstaError,
+        InputError,
         match=f"checksum mismatch for .*UCF101.rar: expected sha256 ca8dfadb4c891cb11316f94d52b6b0ac2a11994e67a0cae2271"
         f"80cd160bd8e55, got {actual}; .* accept it with --sha256 UCF101.rar={actual}",
     ):
