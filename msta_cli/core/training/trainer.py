@@ -129,13 +129,17 @@ def train_run(
             save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states)
         barrier(world)
 
-    def save_last() -> None:
-        """Gather every rank's new failures into problems.csv, then save `last`: in that order, the
-        file holds every failure of the steps a resume from this checkpoint will skip."""
+    def record_failures() -> None:
+        """Gather every rank's new failures into problems.csv."""
         problems.add(failure for rank_seen in gather_objects(seen, world) for failure in rank_seen)
         seen.clear()
         if world.is_main:
             problems.write()
+
+    def save_last() -> None:
+        """Record failures, then save `last`: in that order, problems.csv holds every failure of
+        the steps a resume from this checkpoint will skip."""
+        record_failures()
         save("last")
 
     on_event({"event": "start", "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
@@ -195,9 +199,11 @@ def train_run(
                 metrics.close_epoch(progress.epoch, progress.global_step)
             progress.epoch += 1
             progress.steps_in_epoch = 0
+            record_failures()
+            # before validating: an epoch that read nothing has nothing to select
+            _require_some_clips(gather_objects((epoch_batches, epoch_clips), world), progress.epoch - 1, problems)
             _select(config, validation, model, progress, world, device, metrics, on_event, save)
             save_last()
-            _require_some_clips(gather_objects((epoch_batches, epoch_clips), world), progress.epoch - 1, problems)
             on_event({"event": "epoch", "epoch": progress.epoch, "unreadable": len(problems.failures())})
     return RunOutcome(model, progress, problems.failures())
 

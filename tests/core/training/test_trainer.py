@@ -97,7 +97,8 @@ def test_an_epoch_that_reads_no_video_stops_the_run_naming_the_failures(tmp_path
     """Every video unreadable (an unsupported codec, say) must not look like a finished run."""
     unreadable = pd.DataFrame({"path": [f"red/gone_{i}.mp4" for i in range(5)], "label": [0] * 5})
     unreadable.to_csv(tmp_path / "gone.csv", index=False)
-    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"train_split": str(tmp_path / "gone.csv")})
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"train_split": str(tmp_path / "gone.csv")},
+                     eval={"model_selection": "best-on-test"})
     events = []
     with pytest.raises(
         MstaError,
@@ -106,7 +107,8 @@ def test_an_epoch_that_reads_no_video_stops_the_run_naming_the_failures(tmp_path
     ):
         _train(config, tmp_path / "run", on_event=events.append)
     assert sorted(pd.read_csv(tmp_path / "run" / "problems.csv")["path"]) == unreadable["path"].tolist()
-    assert not [event for event in events if event["event"] == "epoch"]  # stopped after its first epoch
+    # stopped after its first epoch, before scoring it for model selection
+    assert not [event for event in events if event["event"] in ("epoch", "selection")]
 
 
 def test_the_epoch_event_counts_the_unreadable_videos(tmp_path, colour_dataset, tiny_backbone_name):
