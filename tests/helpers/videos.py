@@ -23,6 +23,7 @@ _CODECS = {
     ".mkv": ("libx264", "h264", "mpeg4"),
     ".avi": ("mpeg4", "mjpeg"),
     ".webm": ("libvpx-vp9", "libvpx"),
+    ".ts": ("libx264", "h264", "mpeg2video"),
 }
 _PIXEL_FORMATS = {"mjpeg": "yuvj420p"}
 _QUALITY = {
@@ -196,4 +197,40 @@ def garble_packets(path: str | Path, first: int, last: int, seed: int = 0) -> Pa
         start = position + size // 4
         data[start : position + size] = rng.integers(0, 256, position + size - start, np.uint8).tobytes()
     path.write_bytes(bytes(data))
+    return path
+
+
+def write_header_only(path: str | Path, size: tuple[int, int] = (32, 64)) -> Path:
+    """An AVI whose header states a stream and a frame size but which holds no frame."""
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=Fraction(25))
+        stream.height, stream.width = size
+        container.start_encoding()
+    return path
+
+
+def join_bytes(parts: Sequence[str | Path], path: str | Path) -> Path:
+    """The parts' bytes one after another, as `cat` joins MPEG-TS recordings."""
+    path = Path(path)
+    path.write_bytes(b"".join(Path(part).read_bytes() for part in parts))
+    return path
+
+
+def write_with_cover(path: str | Path, num_frames: int = 16, size: tuple[int, int] = (32, 64)) -> Path:
+    """An MKV whose first video stream is a one-frame still (a cover image) and whose second is
+    the video, `num_frames` index-coded frames."""
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        cover = container.add_stream("mjpeg", rate=Fraction(1))
+        video = container.add_stream("libx264", rate=Fraction(25))
+        for stream, pix_fmt in ((cover, "yuvj420p"), (video, "yuv420p")):
+            stream.height, stream.width = size
+            stream.pix_fmt = pix_fmt
+        still = av.VideoFrame.from_ndarray(np.full((*size, 3), 128, np.uint8), format="rgb24")
+        container.mux(cover.encode(still))
+        container.mux(cover.encode())
+        for index in range(num_frames):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame_pattern(index, size), format="rgb24")))
+        container.mux(video.encode())
     return path

@@ -14,8 +14,8 @@ from pathlib import Path
 import av
 import torch
 
-from msta_cli.core.data.pyav_reader import PyAVReader
-from msta_cli.core.data.readers import Reader, VideoError, VideoReader, first_line
+from msta_cli.core.data.pyav_reader import PyAVReader, main_video_stream
+from msta_cli.core.data.readers import Reader, VideoError, VideoReader, as_video_error, first_line
 from msta_cli.core.errors import InputError
 
 __all__ = ["BACKENDS", "VideoError", "VideoReader", "decord_available", "open_video", "resolve_backend"]
@@ -66,29 +66,46 @@ def open_video(
         raise VideoError(path, "empty file (0 bytes)")
     container = _open_container(path)
     try:
-        header = _read_header(path, container)
-        size = _shrunk(header.height, header.width, max_short_side)
-        if backend == "pyav":
-            reader: Reader = PyAVReader(path, container, header.fps, size, num_threads)
-        else:
-            container.close()
-            reader = _DecordReader(path, header.fps, size, num_threads)
+        with as_video_error(path):
+            header = _read_header(path, container)
+            size = _shrunk(header.height, header.width, max_short_side)
+            if backend == "pyav":
+                reader: Reader = PyAVReader(path, container, header.fps, size, num_threads)
+            else:
+                container.close()
+                reader = _DecordReader(path, header.fps, size, num_threads)
     except BaseException:
         container.close()
         raise
-    if header.declared_frames > reader.held_frames:
+    problem = _damage(header, reader)
+    if problem:
         reader.close()
-        raise VideoError(
-            path,
-            f"damaged: header declares {header.declared_frames} frames, "
-            f"file holds {reader.held_frames}",
-        )
+        raise VideoError(path, problem)
     return reader
+
+
+def _damage(header: _Header, reader: Reader) -> str | None:
+    """Why a file that opened cannot give the frames it should, if it cannot."""
+    if reader.num_frames == 0:
+        return "no frames"
+    if header.declared_frames > reader.held_frames:
+        return f"damaged: header declares {header.declared_frames} frames, file holds {reader.held_frames}"
+    # WebM and MKV state no frame count, only a duration; a file cut short keeps it. The
+    # tolerance leaves room for a duration that ends with the last frame's display time
+    # and for variable frame rates, whose average rate is an estimate.
+    expected = round(header.declared_seconds * header.fps)
+    if reader.held_frames < 0.95 * expected - 1:
+        return (
+            f"damaged: header declares {header.declared_seconds:.2f} s (about {expected} frames), "
+            f"file holds {reader.held_frames}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
 class _Header:
     declared_frames: int  # 0 where the container does not say (webm, mkv)
+    declared_seconds: float  # the video stream's duration where MKV/WebM state it, else 0
     fps: float
     height: int
     width: int
@@ -120,24 +137,36 @@ def _open_container(path: Path) -> av.container.InputContainer:
 
 
 def _states_size_and_rate(container: av.container.InputContainer) -> bool:
-    if not container.streams.video:
-        return False
-    stream = container.streams.video[0]
-    return bool(stream.codec_context.height and (stream.average_rate or stream.guessed_rate))
+    stream = main_video_stream(container)
+    return bool(stream and stream.codec_context.height and (stream.average_rate or stream.guessed_rate))
 
 
 def _read_header(path: Path, container: av.container.InputContainer) -> _Header:
-    if not container.streams.video:
+    stream = main_video_stream(container)
+    if stream is None:
         raise VideoError(path, "no video stream")
-    stream = container.streams.video[0]
     if not _states_size_and_rate(container):
         raise VideoError(path, "unreadable container: no frame size or frame rate")
     return _Header(
         stream.frames,
+        _stream_seconds(stream),
         float(stream.average_rate or stream.guessed_rate),
         stream.codec_context.height,
         stream.codec_context.width,
     )
+
+
+def _stream_seconds(stream: av.video.stream.VideoStream) -> float:
+    """The video stream's duration as MKV and WebM state it (a DURATION tag "HH:MM:SS.fraction"
+    that FFmpeg's muxer and mkvmerge write per track); 0 where it is absent. Not the stream's
+    `duration`, which FFmpeg fills in from the whole file (an audio track or a cover image may
+    outlast the video) or estimates from the bit rate."""
+    hours, _, rest = stream.metadata.get("DURATION", "").partition(":")
+    minutes, _, seconds = rest.partition(":")
+    try:
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return 0.0
 
 
 def _shrunk(height: int, width: int, max_short_side: int | None) -> tuple[int, int] | None:

@@ -50,10 +50,12 @@ class PyAVReader(Reader):
         num_threads: int,
     ) -> None:
         self._container = container
-        self._stream = container.streams.video[0]
+        self._stream = main_video_stream(container)
         self._stream.thread_type = "AUTO"
         self._stream.codec_context.thread_count = num_threads
         self._skips_nonref = self._stream.codec_context.name in NONREF_CODECS
+        # every frame is converted to one size: the first decoded frame's unless given (a
+        # stream may change its frame size midway)
         self._size = size
         try:  # what each packet is, not its data: a long video's packets would fill memory
             packets = [
@@ -70,6 +72,13 @@ class PyAVReader(Reader):
                 "container first, e.g. ffmpeg -r FPS -i VIDEO -c copy VIDEO.mkv",
             )
         self._file_pts: list[int] = [pts for pts, *_ in packets]  # in decoding (file) order
+        repeated = len(self._file_pts) - len(set(self._file_pts))
+        if repeated:  # frames are found by their timestamps: repeats would return wrong frames
+            raise VideoError(
+                path,
+                f"damaged: {repeated} frames repeat an earlier frame's timestamp (timestamps "
+                "restart, as in recordings joined end to end)",
+            )
         # where to seek for each packet: demuxers index decoding times (MPEG-TS seeks by them)
         self._seek_times = [pts if dts is None else dts for pts, dts, *_ in packets]
         self._position_of = {pts: position for position, pts in enumerate(self._file_pts)}
@@ -157,12 +166,20 @@ class PyAVReader(Reader):
         for frame in decoded:
             index = wanted.get(frame.pts)
             if index is not None and index not in frames:
-                height, width = self._size or (frame.height, frame.width)
+                if self._size is None:
+                    self._size = frame.height, frame.width
+                height, width = self._size
                 rgb = _own_reformatter().reformat(frame, format="rgb24", height=height, width=width)
                 frames[index] = _upright(rgb.to_ndarray(), frame.rotation)
 
     def close(self) -> None:
         self._container.close()
+
+
+def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The video stream FFmpeg would play (av_find_best_stream), not a cover image or thumbnail
+    stored as a one-frame stream before it."""
+    return container.streams.best("video")
 
 
 _converters = threading.local()

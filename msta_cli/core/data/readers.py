@@ -9,7 +9,8 @@ training can go on.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -51,6 +52,18 @@ class VideoReader(Protocol):
 _DECORD_PREFIX = re.compile(r"^(?:\[[\d:]+\] \S+:\d+: )+")
 
 
+@contextmanager
+def as_video_error(path: str | Path) -> Iterator[None]:
+    """A decoder failing in an unforeseen way on one file raises that file's VideoError, which a
+    run records before going on; MemoryError is not about the file and still stops the run."""
+    try:
+        yield
+    except (VideoError, MemoryError):
+        raise
+    except Exception as error:
+        raise VideoError(path, f"decode failed: {type(error).__name__}: {first_line(error)}") from error
+
+
 def first_line(error: BaseException) -> str:
     """The part of a decoder's error a user can read: FFmpeg's message without its error
     number and file name (VideoError names the file), decord's first line without its C++
@@ -82,7 +95,8 @@ class Reader:
                 f"frame index {outside[0].item()} out of range (video has {self.num_frames} frames)",
             )
         unique, inverse = torch.unique(wanted, sorted=True, return_inverse=True)
-        frames = self._decode(unique.tolist())
+        with as_video_error(self.path):
+            frames = self._decode(unique.tolist())
         if frames.shape[0] != unique.numel():
             raise VideoError(
                 self.path, f"damaged: decoded {frames.shape[0]} of {unique.numel()} frames"

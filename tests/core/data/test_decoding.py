@@ -12,9 +12,12 @@ from tests.helpers.videos import (
     damage_avi,
     frame_indices_of,
     garble_packets,
+    join_bytes,
     truncate,
+    write_header_only,
     write_not_a_video,
     write_video,
+    write_with_cover,
     write_zero_byte,
 )
 
@@ -167,3 +170,69 @@ def test_index_out_of_range(videos, backend, index):
     with open_video(videos[".mp4"], backend) as reader:
         with pytest.raises(VideoError, match=f"frame index {index} out of range"):
             reader.get_batch([0, index])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_file_without_frames_is_a_video_error(tmp_path, backend):
+    with pytest.raises(VideoError) as raised:
+        open_video(write_header_only(tmp_path / "empty.avi"), backend)
+    assert raised.value.reason == "no frames" or backend == "decord"  # decord fails to open it first
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("suffix", [".mkv"] + ([".webm"] if codec_available("libvpx-vp9") else []))
+def test_a_matroska_file_cut_short_is_damaged(tmp_path, backend, suffix):
+    """MKV and WebM state a duration, not a frame count; an interrupted download keeps it."""
+    whole = write_video(tmp_path / f"whole{suffix}", 100)
+    with open_video(whole, backend) as reader:
+        assert reader.num_frames == 100
+    with pytest.raises(VideoError, match=r"damaged: header declares 4.00 s \(about 100 frames\), file holds \d+"):
+        open_video(truncate(whole, 0.5), backend)
+
+
+def test_a_matroska_file_with_a_longer_audio_track_is_not_damaged(tmp_path):
+    path = tmp_path / "with_audio.mkv"
+    with av.open(str(path), "w") as container:
+        video, audio = container.add_stream("libx264", rate=25), container.add_stream("aac", rate=8000)
+        video.height, video.width = 32, 64
+        for index in range(10):
+            frame = av.VideoFrame.from_ndarray(torch.full((32, 64, 3), 9 * index, dtype=torch.uint8).numpy())
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        for second in range(2):  # 2 s of sound against 0.4 s of video
+            samples = av.AudioFrame.from_ndarray(torch.zeros(1, 8000).numpy(), format="fltp", layout="mono")
+            samples.sample_rate, samples.pts = 8000, second * 8000
+            container.mux(audio.encode(samples))
+        container.mux(audio.encode())
+    with open_video(path) as reader:
+        assert reader.num_frames == 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_main_video_stream_is_read_not_a_cover_image_before_it(tmp_path, backend):
+    with open_video(write_with_cover(tmp_path / "cover.mkv", 16), backend) as reader:
+        assert reader.num_frames == 16
+        assert frame_indices_of(reader.get_batch([3, 12])) == [3, 12]
+
+
+def test_frames_keep_one_size_when_the_stream_changes_its_size(tmp_path):
+    """Joined recordings: the second part's frames are converted to the first part's size."""
+    first = write_video(tmp_path / "first.ts", 8, size=(32, 64))
+    second = write_video(tmp_path / "second.ts", 8, size=(48, 96), frame_ticks=list(range(10, 18)))
+    with open_video(join_bytes([first, second], tmp_path / "joined.ts")) as reader:
+        frames = reader.get_batch([2, 13])
+    assert frames.shape == (2, 32, 64, 3)
+    assert frame_indices_of(frames) == [2, 5]
+
+
+def test_timestamps_that_restart_are_damage_not_wrong_frames(tmp_path):
+    part = write_video(tmp_path / "part.ts", 8)
+    with pytest.raises(VideoError, match="damaged: 8 frames repeat an earlier frame's timestamp"):
+        open_video(join_bytes([part, part], tmp_path / "joined.ts"))
+
+
+def test_a_decoder_failing_in_an_unforeseen_way_is_that_files_video_error(videos, monkeypatch):
+    reader = open_video(videos[".mp4"])
+    monkeypatch.setattr(reader, "_decode", lambda indices: [][0])
+    with pytest.raises(VideoError, match="decode failed: IndexError: list index out of range"):
+        reader.get_batch([0])
