@@ -139,3 +139,12 @@ def test_a_broken_annotation_file_exits_2_naming_it(tmp_path):
         app, ["prepare", "kinetics400", str(tmp_path), "--out", str(tmp_path / "out")], terminal_width=400
     )
     assert result.exit_code == 2 and "train.csv: empty file" in result.output and "Traceback" not in result.output
+
+
+def test_a_folder_dataset_of_one_class_exits_2_pointing_at_the_folder_holding_the_classes(tmp_path, templates):
+    build_folder(tmp_path / "mine" / "my_actions", templates, classes=("red", "green", "blue"), per_class=1)
+    result = runner.invoke(
+        app, ["prepare", "folder", str(tmp_path / "mine"), "--out", str(tmp_path / "out")], terminal_width=400
+    )
+    assert result.exit_code == 2 and "a folder dataset needs at least 2 classes" in result.output
+    assert f"make SOURCE {tmp_path / 'mine' / 'my_actions'}" in result.output and not (tmp_path / "out").exists()

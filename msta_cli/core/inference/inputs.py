@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from msta_cli.core.data.dataset import VideoFailure
-from msta_cli.core.video_files import VIDEO_SUFFIXES, is_video_file
+from msta_cli.core.video_files import VIDEO_SUFFIXES, is_macos_artefact, is_video_file
 
 
 def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]:
@@ -43,4 +43,8 @@ def _expand(spec: str) -> tuple[list[Path], str]:
 
 
 def _videos_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_video_file(p.name))
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and is_video_file(p.name)
+        and not any(is_macos_artefact(part) for part in p.relative_to(folder).parts)
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from msta_cli.core.errors import InputError
+from msta_cli.core.video_files import is_macos_artefact
 
 
 class Row(NamedTuple):
@@ -44,25 +45,71 @@ class Annotations:
     problems: list[Problem] = field(default_factory=list)
 
 
-def walk_files(root: Path) -> list[str]:
+@dataclass
+class FileWalk:
+    """The files below a root, and what could not be walked: a class folder behind a broken link is
+    invisible otherwise, so the caller reports `unreachable` (path -> why) instead of dropping it."""
+
+    files: list[str] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """One note listing the unreachable entries, if any: a note, not problems.csv, which lists videos."""
+        if not self.unreachable:
+            return []
+        entries = [f"{path} ({reason})" for path, reason in self.unreachable.items()]
+        note = (
+            f"{len(entries)} entries below SOURCE could not be read and were skipped, with any videos in them: "
+            f"{name_some(entries)}; mount, fix or remove them"
+        )
+        return [note]
+
+
+def walk_files(root: Path) -> FileWalk:
     """Every file below `root` as a POSIX path relative to it, sorted by folder then name.
 
-    Follows symlinked folders (once each) and skips hidden folders (msta's extraction staging).
+    Follows symlinked folders (once each); skips hidden folders (msta's extraction staging) and macOS
+    artefacts. Broken links and folders that cannot be listed are collected, not skipped silently.
     Strings, not Path objects: a Kinetics copy has hundreds of thousands of files.
     """
+    walk = FileWalk()
     seen: set[str] = set()
-    found: list[str] = []
-    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+
+    def visit(folder: str, prefix: str) -> None:
         real = os.path.realpath(folder)
         if real in seen:
-            dirnames[:] = []
-            continue
+            return
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
-        prefix = "" if prefix == "." else f"{prefix}/"
-        found.extend(prefix + name for name in sorted(filenames))
-    return found
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            walk.unreachable[prefix or "."] = f"cannot list: {error.strerror}"
+            return
+        folders = []
+        for entry in entries:
+            if is_macos_artefact(entry.name):
+                continue
+            try:
+                if entry.is_dir():  # is_dir and is_file follow links; only a link costs a stat
+                    if not entry.name.startswith("."):
+                        folders.append(entry)
+                elif entry.is_file():
+                    walk.files.append(prefix + entry.name)
+                elif entry.is_symlink():
+                    walk.unreachable[prefix + entry.name] = f"broken link to {os.readlink(entry.path)}"
+            except OSError as error:  # a link into a folder this user may not enter
+                walk.unreachable[prefix + entry.name] = f"cannot open: {error.strerror}"
+        for entry in folders:
+            visit(entry.path, f"{prefix}{entry.name}/")
+
+    visit(str(root), "")
+    return walk
+
+
+def name_some(names: list[str], limit: int = 5) -> str:
+    """The first `limit` names, comma-separated, and how many more there are: notes stay one line."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def find_annotation(
@@ -72,7 +119,7 @@ def find_annotation(
 
     Raises LayoutNotFound, saying what was expected, when there is none.
     """
-    for path in walk_files(source):
+    for path in walk_files(source).files:
         if fnmatch.fnmatchcase(posixpath.basename(path), pattern) and accept(source / path):
             return source / path
     raise layout_error(dataset, source, expected)

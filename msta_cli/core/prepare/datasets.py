@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from msta_cli.core.prepare.annotations import Annotations, Row
+from msta_cli.core.prepare.annotations import Annotations, Lists, Row
 from msta_cli.core.prepare.download import OFFICIAL_ARCHIVES, OfficialArchive
 from msta_cli.core.prepare.folder import read_folder, split_folder
 from msta_cli.core.prepare.hmdb51 import read_hmdb51
@@ -20,15 +20,15 @@ from msta_cli.core.prepare.ucf101 import read_ucf101
 class DatasetSpec:
     """A dataset's reader, the protocol lists DATASETS.md defines for it, and its official archives.
 
-    `split`, for a dataset without official splits: divides the one list the reader gives, once its
-    videos are checked, so that the split is made of usable videos only.
+    `split`, for a dataset without official splits: divides the one list the reader gives (with the label
+    names, for its notes), once its videos are checked, so that the split is made of usable videos only.
     """
 
     read: Callable[[Path, PrepareOptions], Annotations]
     protocols: frozenset[str]
     num_classes: int | None
     archives: tuple[OfficialArchive, ...] = ()
-    split: Callable[[list[Row], PrepareOptions], dict[str, list[Row]]] | None = None
+    split: Callable[[list[Row], list[str], PrepareOptions], Lists] | None = None
 
 
 DATASETS = {

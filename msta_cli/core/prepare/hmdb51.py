@@ -6,6 +6,7 @@ from pathlib import Path
 
 from msta_cli.core.errors import InputError
 from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation, read_fields
+from msta_cli.core.video_files import is_macos_artefact
 from msta_cli.core.prepare.options import PrepareOptions
 
 EXPECTED = (
@@ -73,7 +74,8 @@ BENCHMARK_ORDER = (
 def read_hmdb51(source: Path, options: PrepareOptions) -> Annotations:
     """Labels in the benchmark's id order, with spaces for underscores ("brush hair")."""
     folder = find_annotation(source, "*_test_split1.txt", "hmdb51", EXPECTED).parent
-    classes, notes = _class_order([p.name.removesuffix("_test_split1.txt") for p in folder.glob("*_test_split1.txt")])
+    found = [path.name for path in folder.glob("*_test_split1.txt") if not is_macos_artefact(path.name)]
+    classes, notes = _class_order([name.removesuffix("_test_split1.txt") for name in found])
     splits: dict[str, list[Row]] = {}
     for number in (1, 2, 3):
         rows: dict[str, list[Row]] = {"train": [], "test": []}

@@ -45,13 +45,18 @@ class MatchReport:
 
 
 class VideoIndex:
-    """All video files below a root, looked up by file name (case-insensitive) or by stem."""
+    """All video files below a root, looked up by file name (case-insensitive) or by stem.
+
+    `unreachable_notes`: the broken links and unreadable folders below the root, whose videos cannot be found.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.by_name: dict[str, list[str]] = {}
         self.by_stem: dict[str, list[str]] = {}
-        for path in filter(is_video_file, walk_files(root)):
+        walk = walk_files(root)
+        self.unreachable_notes = walk.notes()
+        for path in filter(is_video_file, walk.files):
             name = posixpath.basename(path).lower()
             self.by_name.setdefault(name, []).append(path)
             self.by_stem.setdefault(posixpath.splitext(name)[0], []).append(path)

@@ -59,11 +59,11 @@ def new_k600_classes(k600_labels: list[str], k400_labels: list[str]) -> list[str
 
 
 def read_label_names(path: Path) -> list[str]:
-    """A label list given on the command line: msta's or ViFi-CLIP's `id,name` CSV, or one name per line."""
+    """The --k400-labels list: msta's or ViFi-CLIP's `id,name` CSV, or one name per line."""
+    if not path.is_file():
+        raise InputError(f"--k400-labels {path}: file not found; pass the Kinetics-400 label list")
     if path.suffix.lower() == ".csv":
         return read_labels(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -24,7 +24,7 @@ from msta_cli.core.prepare.index import VideoIndex
 from msta_cli.core.prepare.kinetics import new_k600_classes, read_label_names
 from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.progress import Progress, no_progress
-from msta_cli.core.prepare.protocols import base2novel, fewshot, zeroshot
+from msta_cli.core.prepare.protocols import ZEROSHOT_CLASSES, base2novel, fewshot, zeroshot
 from msta_cli.core.prepare.vifi import read_vifi, require_vifi_lists
 from msta_cli.core.prepare.writer import (
     MANIFEST,
@@ -95,6 +95,7 @@ def prepare(options: PrepareOptions, progress: Progress = no_progress) -> Prepar
     if options.vifi_dir is not None:
         require_vifi_lists(options.dataset)
     require_output_folder(options.out)
+    k400_labels = read_label_names(options.k400_labels) if options.k400_labels is not None else None
     annotations = read_source(spec, options, progress)
     lists = Lists(
         rows={f"{split}.csv": rows for split, rows in annotations.splits.items()},
@@ -107,6 +108,7 @@ def prepare(options: PrepareOptions, progress: Progress = no_progress) -> Prepar
     if options.vifi_dir is not None:
         vifi_lists, imported = read_vifi(options.vifi_dir, options.dataset, annotations.labels, spec.protocols)
         lists.update(vifi_lists)
+    new_classes = _new_classes(spec, options, annotations.labels, k400_labels, imported)
 
     located, match_notes = locate_videos(options, spec.archives, lists.rows, progress)
     listed = {name: len(rows) for name, rows in lists.rows.items()}
@@ -114,10 +116,12 @@ def prepare(options: PrepareOptions, progress: Progress = no_progress) -> Prepar
     splits = [f"{split}.csv" for split in annotations.splits]
     if spec.split is not None:  # no official splits: draw them from the videos that passed the check
         (videos,) = lists.rows.values()
-        lists.rows = {f"{split}.csv": rows for split, rows in spec.split(videos, options).items()}
+        drawn = spec.split(videos, annotations.labels, options)
+        lists.rows = drawn.rows
+        lists.notes += drawn.notes
         splits = list(lists.rows)
     _require_videos(splits, lists.rows, located.problems)
-    lists.update(_protocols(spec, options, annotations, lists, imported))
+    lists.update(_protocols(spec, options, annotations, lists, imported, new_classes))
     sizes = {name: ListSize(listed.get(name, len(rows)), len(rows)) for name, rows in lists.rows.items()}
     report = PrepareReport(
         out=options.out,
@@ -151,7 +155,7 @@ def locate_videos(
         example = next((row.path for list_rows in rows.values() for row in list_rows), "the lists name none")
         raise InputError(
             f"none of the listed videos is below {options.source} (e.g. {example}); "
-            + _where_videos_are(archives, options.source)
+            + "; ".join([*index.unreachable_notes, _where_videos_are(archives, options.source)])
         )
     root = posixpath.commonpath([posixpath.dirname(path) for path in found.values()])
     paths = {listed: path[len(root) + 1 :] if root else path for listed, path in found.items()}
@@ -159,7 +163,7 @@ def locate_videos(
     videos = sorted(set(paths.values()))
     failures = check_videos(video_root, videos, options.workers, progress) if options.check else {}
     checked = len(videos) if options.check else 0
-    return Located(video_root, paths, failures, missing, checked), index.matches.notes(root)
+    return Located(video_root, paths, failures, missing, checked), index.unreachable_notes + index.matches.notes(root)
 
 
 def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) -> Annotations:
@@ -259,8 +263,29 @@ def _find(index: VideoIndex, rows: dict[str, list[Row]]) -> tuple[dict[str, str]
     return located, problems
 
 
+def _new_classes(
+    spec: DatasetSpec, options: PrepareOptions, labels: list[str], k400_labels: list[str] | None, imported: list[str]
+) -> list[str] | None:
+    """K600's classes that are not K400's, for the zero-shot lists: known from the annotations, so a K400 list
+    that leaves too few is refused before any video is indexed. None when no zero-shot list is drawn."""
+    if "zeroshot" not in spec.protocols - set(imported) or k400_labels is None:
+        return None
+    new = new_k600_classes(labels, k400_labels)
+    if len(new) < ZEROSHOT_CLASSES:
+        raise InputError(
+            f"--k400-labels {options.k400_labels}: only {len(new)} of the {len(labels)} classes of the annotations "
+            f"are not in it; the zero-shot splits need {ZEROSHOT_CLASSES} (is it the Kinetics-400 label list?)"
+        )
+    return new
+
+
 def _protocols(
-    spec: DatasetSpec, options: PrepareOptions, annotations: Annotations, lists: Lists, imported: list[str]
+    spec: DatasetSpec,
+    options: PrepareOptions,
+    annotations: Annotations,
+    lists: Lists,
+    imported: list[str],
+    new_classes: list[str] | None,
 ) -> Lists:
     """The protocol lists DATASETS.md defines for this dataset, except those imported from ViFi-CLIP."""
     wanted = spec.protocols - set(imported)
@@ -273,11 +298,10 @@ def _protocols(
         if "fewshot" in wanted:
             generated.update(fewshot(labels, train, options.seed))
     if "zeroshot" in wanted:
-        if options.k400_labels is None:
+        if new_classes is None:
             generated.notes.append(ZEROSHOT_HELP)
         else:
-            new = new_k600_classes(labels, read_label_names(options.k400_labels))
-            generated.update(zeroshot(labels, new, lists.rows[f"{annotations.test_split}.csv"], options.seed))
+            generated.update(zeroshot(labels, new_classes, lists.rows[f"{annotations.test_split}.csv"], options.seed))
     return generated
 
 

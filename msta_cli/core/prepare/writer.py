@@ -4,6 +4,8 @@ Every file goes to a temporary file in its own folder and is renamed over the ol
 (`os.replace` is atomic on one file system). The manifest (`dataset.yaml`) is removed first and
 written last, so a folder with a manifest holds one complete run; files the previous run's
 manifest listed and this run does not write are removed, so no stale list survives a rerun.
+While the manifest is absent, `PENDING` lists the previous files and this run's: a run
+interrupted then leaves the record of every file it may have left, and the next one reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare.annotations import Problem, Row
 
 MANIFEST = "dataset.yaml"
+PENDING = "dataset.yaml.incomplete"  # present only while a run writes, or after one was interrupted
 
 
 def require_output_folder(out: Path) -> None:
@@ -60,8 +63,14 @@ def manifest_yaml(manifest: dict) -> bytes:
 
 
 def write_outputs(out: Path, files: dict[str, bytes]) -> list[str]:
-    """Write `files` (relative name -> bytes, including the manifest) below `out`; returns the stale files removed."""
-    previous = _previous_files(out / MANIFEST)
+    """Write `files` (relative name -> bytes, including the manifest) below `out`; returns the stale files removed.
+
+    The files of an interrupted run's `PENDING` record count as previous files too, so that a list it no
+    longer writes (train.csv after `--test-fraction 1`) is removed by the next complete run.
+    """
+    previous = _previous_files(out / MANIFEST) | _previous_files(out / PENDING)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / PENDING, manifest_yaml({"files": sorted(previous | set(files))}))
     (out / MANIFEST).unlink(missing_ok=True)
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +80,7 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> list[str]:
     for name in stale:
         (out / name).unlink(missing_ok=True)
     write_bytes_atomic(out / MANIFEST, files[MANIFEST])
+    (out / PENDING).unlink()
     return stale
 
 
@@ -79,7 +89,7 @@ def _csv(table: pd.DataFrame) -> bytes:
 
 
 def _previous_files(manifest: Path) -> set[str]:
-    """The files an earlier run wrote, from its manifest; none if there is no readable one."""
+    """The files an earlier run wrote, from its manifest or `PENDING` record; none if there is no readable one."""
     try:
         files = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("files", [])
     except (OSError, yaml.YAMLError, AttributeError):

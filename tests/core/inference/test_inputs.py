@@ -39,3 +39,10 @@ def test_arguments_that_name_nothing_become_failures_with_reasons(tmp_path):
 def test_a_folder_of_mpeg_transport_streams_is_expanded(tmp_path):
     videos = [_touch(tmp_path / name) for name in ("a.ts", "b.MTS", "c.m2ts")]
     assert expand_inputs([str(tmp_path)]) == (videos, [])
+
+
+def test_a_folder_copied_from_a_mac_is_expanded_without_its_artefacts(tmp_path):
+    video = _touch(tmp_path / "clips" / "a.mp4")
+    _touch(tmp_path / "clips" / "._a.mp4")
+    _touch(tmp_path / "__MACOSX" / "clips" / "._a.mp4")
+    assert expand_inputs([str(tmp_path)]) == ([video], [])

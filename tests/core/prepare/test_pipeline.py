@@ -10,6 +10,7 @@ import yaml
 
 from msta_cli import __version__
 from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare import PrepareOptions, prepare
 from msta_cli.core.prepare.folder import NOT_IN_A_CLASS
 from tests.core.prepare.layouts import build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, place
@@ -201,6 +202,33 @@ def test_kinetics600_zero_shot_splits_from_a_k400_label_list(tmp_path, templates
     assert len(first) == 160 and list(first["label"]) == list(range(160))
 
 
+@pytest.mark.parametrize(
+    ("k400", "message"),
+    [
+        (None, r"--k400-labels .*missing.txt: file not found; pass the Kinetics-400 label list"),
+        (
+            "abseiling\n",
+            r"--k400-labels .*k400.txt: only 2 of the 3 classes of the annotations are not in it; "
+            r"the zero-shot splits need 160 \(is it the Kinetics-400 label list\?\)",
+        ),
+    ],
+)
+def test_a_k400_label_list_that_cannot_work_is_refused_before_any_video_is_looked_for(
+    tmp_path, templates, monkeypatch, k400, message
+):
+    def no_index(root):
+        raise AssertionError("videos indexed before --k400-labels was checked")
+
+    monkeypatch.setattr("msta_cli.core.prepare.pipeline.VideoIndex", no_index)
+    source = build_kinetics(tmp_path / "k600", templates)
+    labels = tmp_path / ("missing.txt" if k400 is None else "k400.txt")
+    if k400 is not None:
+        labels.write_text(k400)
+    with pytest.raises(InputError, match=message):
+        run("kinetics600", source, tmp_path / "out", k400_labels=labels)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(not codec_available("libvpx-vp9"), reason="this PyAV build has no VP9 encoder for .webm videos")
 def test_ssv2_with_real_webm_videos(tmp_path):
     source = build_ssv2(tmp_path / "ssv2", lambda path: write_video(path, num_frames=8, size=(32, 64)))
@@ -225,6 +253,29 @@ def test_a_rerun_removes_the_lists_it_no_longer_writes(tmp_path, templates):
     report = run("folder", source, tmp_path / "out", test_fraction=1)
     assert report.removed == ["train.csv"] and not (tmp_path / "out" / "train.csv").exists()
     assert (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_a_rerun_interrupted_while_writing_leaves_no_stale_split_to_the_next_complete_run(
+    tmp_path, templates, monkeypatch
+):
+    source = build_folder(tmp_path / "mine", templates)
+    out = tmp_path / "out"
+    run("folder", source, out, test_fraction=0.2, check=False)
+    writes = []
+
+    def interrupted(path, data):  # Ctrl-C after two files of the rerun are written
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        writes.append(path.name)
+        write_bytes_atomic(path, data)
+
+    monkeypatch.setattr("msta_cli.core.prepare.writer.write_bytes_atomic", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run("folder", source, out, test_fraction=1, check=False)
+    monkeypatch.undo()
+    run("folder", source, out, test_fraction=1, check=False)
+    assert not (out / "train.csv").exists() and len(read(out, "test.csv")) == 15
+    assert sorted(snapshot(out)) == sorted(yaml.safe_load((out / "dataset.yaml").read_text())["files"])
 
 
 def test_no_listed_video_found_is_an_input_error(tmp_path, templates):
@@ -268,6 +319,44 @@ def test_folder_split_is_drawn_from_the_videos_that_pass_the_check(tmp_path, tem
     for split in ("train", "test"):
         assert sorted(set(read(tmp_path / "out", f"{split}.csv")["label"])) == [0, 1]
     assert "a/a_1.mp4" in set(read(tmp_path / "out", "problems.csv")["path"])
+
+
+def test_a_folder_class_without_a_usable_video_keeps_its_id_and_is_named(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b", "c"), per_class=2)
+    for video in (source / "b").iterdir():
+        write_zero_byte(video)
+    report = run("folder", source, tmp_path / "out", test_fraction=0.5)
+    assert list(read(tmp_path / "out", "labels.csv")["name"]) == ["a", "b", "c"]
+    assert set(read(tmp_path / "out", "train.csv")["label"]) == {0, 2}
+    note = "1 classes have no usable video (see problems.csv) and are in no list; they keep their id in labels.csv: b"
+    assert note in report.notes and note in yaml.safe_load((tmp_path / "out" / "dataset.yaml").read_text())["notes"]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "note"),
+    [
+        (0.5, "train.csv has no video of 1 classes, whose single usable video is in test.csv: b"),
+        (0.2, "test.csv has no video of 1 classes, whose single usable video is in train.csv: b"),
+    ],
+)
+def test_a_folder_class_with_a_single_usable_video_is_named_for_the_split_without_it(
+    tmp_path, templates, fraction, note
+):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b"), per_class=2)
+    write_zero_byte(source / "b" / "b_1.mp4")
+    report = run("folder", source, tmp_path / "out", test_fraction=fraction)
+    assert note in report.notes and not any("no usable video" in note for note in report.notes)
+
+
+def test_a_broken_class_folder_link_is_named_in_the_notes(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("a", "b"), per_class=2)
+    (source / "cats").symlink_to("/mnt/unmounted/cats")
+    report = run("folder", source, tmp_path / "out", test_fraction=0.5)
+    assert (
+        "1 entries below SOURCE could not be read and were skipped, with any videos in them: "
+        "cats (broken link to /mnt/unmounted/cats); mount, fix or remove them"
+    ) in report.notes
+    assert report.num_classes == 2
 
 
 def test_a_split_that_would_be_empty_stops_the_run_before_writing(tmp_path, templates):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from msta_cli.core.errors import InputError
-from msta_cli.core.prepare.annotations import LayoutNotFound, Problem, Row
+from msta_cli.core.prepare.annotations import LayoutNotFound, Lists, Problem, Row
 from msta_cli.core.prepare.folder import NOT_IN_A_CLASS, read_folder, split_folder, videos_for_test
 from msta_cli.core.prepare.hmdb51 import read_hmdb51
 from msta_cli.core.prepare.kinetics import read_kinetics
@@ -16,6 +16,8 @@ from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.ssv2 import read_ssv2
 from msta_cli.core.prepare.ucf101 import read_ucf101
 from tests.core.prepare.layouts import build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, placeholder
+
+APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02"  # the header of a `._<name>` file
 
 
 def options(dataset: str, source: Path, **changes) -> PrepareOptions:
@@ -159,24 +161,25 @@ def test_ssv2_split_file_that_is_not_a_list_is_named(tmp_path):
         read_ssv2(source, options("ssv2", source))
 
 
-def folder_split(source: Path, **changes) -> dict[str, list[Row]]:
+def folder_split(source: Path, **changes) -> Lists:
     """read_folder then split_folder, as the pipeline does when every video passes the check."""
     folder_options = options("folder", source, **changes)
-    (videos,) = read_folder(source, folder_options).splits.values()
-    return split_folder(videos, folder_options)
+    annotations = read_folder(source, folder_options)
+    (videos,) = annotations.splits.values()
+    return split_folder(videos, annotations.labels, folder_options)
 
 
 def test_folder_split_is_stratified_seeded_and_complete(tmp_path, templates):
     source = build_folder(tmp_path / "mine", templates)
     assert read_folder(source, options("folder", source)).labels == ["cat", "dog", "fish"]
-    splits = folder_split(source, test_fraction=0.4, seed=3)
-    test, train = splits["test"], splits["train"]
+    splits = folder_split(source, test_fraction=0.4, seed=3).rows
+    test, train = splits["test.csv"], splits["train.csv"]
     assert [sum(row.label == label for row in test) for label in range(3)] == [2, 2, 2]
     assert len(train) == 9 and not set(train) & set(test)
-    assert folder_split(source, test_fraction=0.4, seed=3) == splits
-    assert folder_split(source, test_fraction=0.4, seed=4) != splits
-    assert list(folder_split(source, test_fraction=1)) == ["test"]
-    assert list(folder_split(source, test_fraction=0)) == ["train"]
+    assert folder_split(source, test_fraction=0.4, seed=3).rows == splits
+    assert folder_split(source, test_fraction=0.4, seed=4).rows != splits
+    assert list(folder_split(source, test_fraction=1).rows) == ["test.csv"]
+    assert list(folder_split(source, test_fraction=0).rows) == ["train.csv"]
 
 
 @pytest.mark.parametrize(
@@ -202,13 +205,13 @@ def test_every_class_of_two_or_more_videos_gets_train_and_test_videos(tmp_path, 
     source = build_folder(tmp_path / "mine", templates, classes=("few", "more"), per_class=2)
     for i in range(2, 9):
         placeholder(source / "more" / f"more_{i}.mp4")
-    splits = folder_split(source, test_fraction=0.1)
-    assert [[row.label for row in splits[split]].count(0) for split in ("train", "test")] == [1, 1]
-    assert [[row.label for row in splits[split]].count(1) for split in ("train", "test")] == [8, 1]
+    splits = folder_split(source, test_fraction=0.1).rows
+    assert [[row.label for row in splits[split]].count(0) for split in ("train.csv", "test.csv")] == [1, 1]
+    assert [[row.label for row in splits[split]].count(1) for split in ("train.csv", "test.csv")] == [8, 1]
 
 
 def test_videos_outside_the_class_folders_are_reported_not_dropped(tmp_path, templates):
-    source = build_folder(tmp_path / "mine", templates, classes=("cat",), per_class=2)
+    source = build_folder(tmp_path / "mine", templates, classes=("cat", "dog"), per_class=1)
     placeholder(source / "loose.mp4")
     placeholder(source / "Clip.MTS")
     annotations = read_folder(source, options("folder", source))
@@ -216,7 +219,7 @@ def test_videos_outside_the_class_folders_are_reported_not_dropped(tmp_path, tem
         Problem("Clip.MTS", NOT_IN_A_CLASS),
         Problem("loose.mp4", NOT_IN_A_CLASS),
     ]
-    assert [row.path for row in annotations.splits["videos"]] == ["cat/cat_0.mp4", "cat/cat_1.mp4"]
+    assert [row.path for row in annotations.splits["videos"]] == ["cat/cat_0.mp4", "dog/dog_0.mp4"]
 
 
 def test_mpeg_transport_streams_are_videos(tmp_path):
@@ -224,6 +227,65 @@ def test_mpeg_transport_streams_are_videos(tmp_path):
         placeholder(tmp_path / name)
     rows = read_folder(tmp_path, options("folder", tmp_path)).splits["videos"]
     assert rows == [Row("a/one.ts", 0), Row("a/two.MTS", 0), Row("b/three.m2ts", 1)]
+
+
+def test_common_containers_ffmpeg_reads_are_videos_and_other_files_are_counted_by_extension(tmp_path):
+    containers = (".f4v", ".3g2", ".divx", ".qt", ".vob", ".ASF", ".mxf", ".m2ts", ".mts", ".ogv", ".wmv")
+    for suffix in containers:
+        placeholder(tmp_path / "a" / f"clip{suffix}")
+    for name in ("b/x.mp4", "b/thumb.jpg", "b/cover.JPG", "a/notes.txt", "b/README", ".DS_Store", "b/.hidden.txt"):
+        placeholder(tmp_path / name)
+    annotations = read_folder(tmp_path, options("folder", tmp_path))
+    assert len(annotations.splits["videos"]) == len(containers) + 1
+    assert annotations.notes == [
+        "4 files are not videos by their extension and were skipped: no extension (1, e.g. b/README), "
+        ".jpg (2, e.g. b/cover.JPG), .txt (1, e.g. a/notes.txt) (docs/data.md lists the video extensions msta reads)"
+    ]
+
+
+def test_a_single_class_folder_is_an_input_error_pointing_at_the_folder_holding_the_classes(tmp_path):
+    for name in ("red", "green", "blue"):
+        placeholder(tmp_path / "my_actions" / name / f"{name}.mp4")
+    with pytest.raises(InputError) as error:
+        read_folder(tmp_path, options("folder", tmp_path))
+    assert str(error.value) == (
+        f"{tmp_path} has videos in one class folder only (my_actions/); a folder dataset needs at least 2 classes, "
+        "one folder per class below SOURCE; my_actions/ has folders with videos (blue, green, red): if they are "
+        f"the classes, make SOURCE {tmp_path / 'my_actions'}"
+    )
+
+    flat = tmp_path / "flat"
+    placeholder(flat / "cat" / "cat.mp4")
+    placeholder(flat / "loose.mp4")
+    with pytest.raises(InputError, match=r"one class folder only \(cat/\); .*one folder per class below SOURCE$"):
+        read_folder(flat, options("folder", flat))
+
+
+def test_macos_copy_artefacts_are_ignored(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates, classes=("cat", "dog"), per_class=1)
+    (source / "__MACOSX" / "cat").mkdir(parents=True)
+    (source / "__MACOSX" / "cat" / "._cat_0.mp4").write_bytes(APPLE_DOUBLE)
+    (source / "cat" / "._cat_0.mp4").write_bytes(APPLE_DOUBLE)
+    annotations = read_folder(source, options("folder", source))
+    assert annotations.labels == ["cat", "dog"] and len(annotations.splits["videos"]) == 2
+    assert not any("._" in note for note in annotations.notes)
+
+
+def test_hmdb51_ignores_macos_copies_of_its_split_files(tmp_path, templates):
+    source = build_hmdb51(tmp_path / "hmdb", templates)
+    for folder in (source / "testTrainMulti_7030_splits", source / "__MACOSX" / "testTrainMulti_7030_splits"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "._brush_hair_test_split1.txt").write_bytes(APPLE_DOUBLE)
+    annotations = read_hmdb51(source, options("hmdb51", source))
+    assert len(annotations.labels) == 51 and len(annotations.splits["train_1"]) == 153
+
+
+def test_ssv2_ignores_a_macos_copy_of_its_labels_file(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", placeholder)
+    (source / "__MACOSX").mkdir()
+    (source / "__MACOSX" / "._something-something-v2-labels.json").write_bytes(APPLE_DOUBLE)
+    (source / "._something-something-v2-labels.json").write_bytes(APPLE_DOUBLE)
+    assert len(read_ssv2(source, options("ssv2", source)).labels) == 3
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The prepared files: their formats, the manifest written last, stale lists removed, readable by the group."""
+"""The prepared files: their formats, the manifest written last, stale lists removed (after an interrupted run
+too), readable by the group."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ import stat
 import pytest
 import yaml
 
+from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare.annotations import Row
-from msta_cli.core.prepare.writer import MANIFEST, labels_csv, manifest_yaml, rows_csv, write_outputs
+from msta_cli.core.prepare.writer import MANIFEST, PENDING, labels_csv, manifest_yaml, rows_csv, write_outputs
 
 
 def test_csv_formats():
     assert rows_csv([Row("a b/c.avi", 3)]) == b"path,label\na b/c.avi,3\n"
     assert labels_csv(["Putting something, somewhere", "x"]) == b'id,name\n0,"Putting something, somewhere"\n1,x\n'
+
+
+def outputs(names: list[str]) -> dict[str, bytes]:
+    """A run's files: each name, and a manifest listing them."""
+    return {**{name: b"1" for name in names}, MANIFEST: manifest_yaml({"files": sorted([*names, MANIFEST])})}
 
 
 def test_the_manifest_is_written_last_and_absent_while_a_run_is_incomplete(tmp_path, monkeypatch):
@@ -23,12 +30,37 @@ def test_the_manifest_is_written_last_and_absent_while_a_run_is_incomplete(tmp_p
 
     def failing(path, data):
         calls.append(path.name)
-        raise OSError("disk full")
+        if path.name == "a.csv":
+            raise OSError("disk full")
+        write_bytes_atomic(path, data)
 
     monkeypatch.setattr("msta_cli.core.prepare.writer.write_bytes_atomic", failing)
     with pytest.raises(OSError):
         write_outputs(tmp_path, {"a.csv": b"2", MANIFEST: b"files: []\n"})
-    assert calls == ["a.csv"] and not (tmp_path / MANIFEST).exists() and (tmp_path / "a.csv").read_bytes() == b"1"
+    assert calls == [PENDING, "a.csv"] and not (tmp_path / MANIFEST).exists()
+    assert (tmp_path / "a.csv").read_bytes() == b"1"
+    assert yaml.safe_load((tmp_path / PENDING).read_text()) == {"files": ["a.csv", MANIFEST]}
+
+
+@pytest.mark.parametrize("interrupted_at", [1, 2, 3, 4])
+def test_a_stale_file_is_removed_by_the_next_complete_run_wherever_a_rerun_was_interrupted(
+    tmp_path, monkeypatch, interrupted_at
+):
+    write_outputs(tmp_path, outputs(["train.csv", "test.csv"]))
+    calls = []
+
+    def interrupting(path, data):  # the rerun writes its PENDING record, test.csv, labels.csv, the manifest
+        calls.append(path.name)
+        if len(calls) == interrupted_at:
+            raise KeyboardInterrupt
+        write_bytes_atomic(path, data)
+
+    monkeypatch.setattr("msta_cli.core.prepare.writer.write_bytes_atomic", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(tmp_path, outputs(["test.csv", "labels.csv"]))
+    monkeypatch.undo()
+    write_outputs(tmp_path, outputs(["test.csv", "labels.csv"]))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [MANIFEST, "labels.csv", "test.csv"]
 
 
 def test_stale_files_of_the_previous_run_are_removed_but_nothing_outside_out(tmp_path):
