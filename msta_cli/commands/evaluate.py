@@ -15,8 +15,8 @@ from msta_cli.commands.tables import rich_table
 from msta_cli.core.checkpoint import CONFIG_FILE
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.evaluator import Views
-from msta_cli.core.evaluation.runner import evaluate_checkpoints, run_checkpoints
+from msta_cli.core.evaluation.evaluator import Views, set_paths
+from msta_cli.core.evaluation.runner import evaluate_checkpoints, require_scored, run_checkpoints
 from msta_cli.core.training.distributed import broadcast_object, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import CONFIG
 
@@ -43,6 +43,8 @@ def evaluate(
     if views:
         Views.parse(views)
         config.eval.views = views
+    for eval_set in config.eval.sets:
+        set_paths(config, eval_set)  # a video root msta cannot use is refused before any set is evaluated
     device = resolve_device(config.run.device)
     world = init_distributed(device)
     try:
@@ -52,6 +54,7 @@ def evaluate(
         results, table = evaluate_checkpoints(config, checkpoints, output, world, device, reporter)
         if world.is_main:
             console.print(rich_table(table, f"{config.protocol.kind} evaluation ({output})"))
+            require_scored(results, config, output)
     finally:
         shutdown(world)
 

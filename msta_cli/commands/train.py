@@ -18,6 +18,7 @@ from msta_cli.commands.progress import TrainingReporter
 from msta_cli.commands.tables import rich_table
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
 from msta_cli.core.errors import InputError
+from msta_cli.core.evaluation.runner import require_scored
 from msta_cli.core.model import create_model, parameter_summary
 from msta_cli.core.protocols import run_protocol
 from msta_cli.core.training.distributed import broadcast_object, init_distributed, resolve_device, shutdown
@@ -54,6 +55,7 @@ def train(
         if world.is_main:
             reporter.close()
             console.print(rich_table(table, f"{config.protocol.kind} results ({run_dir})"))
+            require_scored(results, config, run_dir)
     finally:
         shutdown(world)
 

@@ -20,7 +20,7 @@ from msta_cli.core.config import Config
 from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.evaluation.evaluator import Views, set_paths
-from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model
+from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model, model_directory
 from msta_cli.core.evaluation.tables import protocol_table
 from msta_cli.core.model import create_model
 from msta_cli.core.training.distributed import Distributed
@@ -53,7 +53,7 @@ def plan_runs(config: Config, run_dir: Path) -> list[PlannedRun]:
         variant = copy.deepcopy(config)
         variant.seed = values.get("seed", config.seed)
         variant.data.train_split = config.data.train_split.format(**values)
-        directory = run_dir / label if label else run_dir
+        directory = model_directory(run_dir, "MSTA", label)
         runs.append(PlannedRun(label, variant, directory, load_training_data(variant)))
         if config.loss.consistency_weight:
             descriptions_for(load_descriptions(config.loss.descriptions), runs[-1].data.class_names)
@@ -79,7 +79,7 @@ def run_protocol(
     rows = []
     if config.eval.zero_shot_baseline:
         baseline = create_model(config, device, adapters=False)
-        rows += evaluate_model(baseline, config, ZERO_SHOT, "", run_dir / ZERO_SHOT, world, device, on_event)
+        rows += evaluate_model(baseline, config, ZERO_SHOT, "", model_directory(run_dir, ZERO_SHOT, ""), world, device, on_event)
     for run in runs:
         finished = run.directory / RESULTS
         if resume and finished.is_file() and run.directory != run_dir:

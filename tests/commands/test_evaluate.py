@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from msta_cli.cli import app
 from msta_cli.core.checkpoint import save_adapter
+from msta_cli.core.prepare.writer import PENDING
 from tests.helpers.datasets import tiny_recipe, write_recipe
 
 runner = CliRunner()
@@ -63,6 +65,56 @@ def test_unreadable_test_videos_are_listed_and_counted(tmp_path, colour_dataset,
     summary = pd.read_csv(tmp_path / "out" / "results.csv").iloc[0]
     assert (summary["videos"], summary["scored"], summary["failed"]) == (4, 3, 1)
     assert pd.read_csv(tmp_path / "out" / "eval_problems.csv")["path"].tolist() == ["gone.mp4"]
+
+
+@pytest.fixture
+def without_dataset_yaml(tmp_path, colour_dataset):
+    """The colour dataset without its dataset.yaml: the folder itself is taken as the video root, but
+    its lists name videos relative to videos/, so not one of them is found."""
+    data = tmp_path / "data"
+    shutil.copytree(colour_dataset, data)
+    (data / "dataset.yaml").unlink()
+    return data
+
+
+@pytest.mark.parametrize("zero_shot", [False, True])
+def test_a_set_of_which_no_video_could_be_scored_exits_1_after_its_results_are_written(
+    tmp_path, colour_dataset, tiny_backbone_name, checkpoint, without_dataset_yaml, zero_shot
+):
+    sets = [
+        {"name": "test", "split": "test.csv", "labels": "labels.csv"},
+        {"name": "moved", "split": "test.csv", "labels": "labels.csv", "root": str(without_dataset_yaml)},
+    ]
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets}))
+    output = tmp_path / "out"
+    target = [] if zero_shot else [str(checkpoint)]
+    result = runner.invoke(app, ["evaluate", *target, "--recipe", recipe, "--output", str(output)])
+    assert result.exit_code == 1, result.output
+    files = output / "zero-shot" if zero_shot else output
+    assert (
+        f"test set moved: no video could be scored (9 failed, e.g. {without_dataset_yaml / 'red/test_0.mp4'}: file not found); "
+        f"every failure is in {files / 'moved_eval_problems.csv'}"
+    ) in " ".join(result.stderr.split())
+    assert "test set test" not in result.stderr
+    results = pd.read_csv(output / "results.csv")
+    assert results[["split", "scored", "failed"]].values.tolist() == [["test", 9, 0], ["moved", 0, 9]]
+    assert len(pd.read_csv(files / "moved_eval_problems.csv")) == 9
+    assert "moved" in result.stdout  # the table is printed first
+
+
+def test_a_folder_msta_prepare_has_not_finished_exits_2_before_anything_is_evaluated(
+    tmp_path, colour_dataset, tiny_backbone_name, checkpoint, without_dataset_yaml
+):
+    (without_dataset_yaml / PENDING).write_text("files: [labels.csv, test.csv, train.csv]\n")
+    sets = [
+        {"name": "test", "split": "test.csv", "labels": "labels.csv"},
+        {"name": "unfinished", "split": "test.csv", "labels": "labels.csv", "root": str(without_dataset_yaml)},
+    ]
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets}))
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", recipe, "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"{without_dataset_yaml}: msta prepare has not finished writing this folder" in " ".join(result.stderr.split())
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,26 @@ def test_videos_moved_away_from_the_recorded_video_root_exit_2_before_writing(tm
     assert not (tmp_path / "run").exists()
 
 
+def test_a_test_set_of_which_no_video_could_be_scored_fails_the_run_after_its_results_are_written(
+    tmp_path, colour_dataset, tiny_backbone_name
+):
+    data = tmp_path / "data"
+    shutil.copytree(colour_dataset, data)
+    (data / "dataset.yaml").unlink()  # the folder itself is taken as the video root; the lists name videos/...
+    sets = [{"name": "moved", "split": "test.csv", "labels": "labels.csv", "root": str(data)}]
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, eval={"zero_shot_baseline": True, "sets": sets}, optim={"epochs": 1})
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={run_dir}"])
+    assert result.exit_code == 1, result.output
+    assert (
+        f"test set moved: no video could be scored (9 failed, e.g. {data / 'red/test_0.mp4'}: file not found); "
+        f"every failure is in {run_dir / 'zero-shot' / 'moved_eval_problems.csv'}"
+    ) in " ".join(result.stderr.split())
+    results = pd.read_csv(run_dir / "results.csv")
+    assert results[["method", "scored", "failed"]].values.tolist() == [["zero-shot", 0, 9], ["MSTA", 0, 9]]
+    assert (run_dir / "checkpoints" / "last" / "adapter.safetensors").is_file()  # evaluate it once the data is fixed
+
+
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "msta_cli", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "evaluate" in result.stdout

@@ -21,6 +21,7 @@ from msta_cli.core.data.transforms import TestTransform
 from msta_cli.core.errors import InputError, invalid_yaml
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.model import MstaModel
+from msta_cli.core.prepare.writer import PENDING
 from msta_cli.core.synthetic.dataset import check_world_version
 from msta_cli.core.training.distributed import Distributed, gather_objects
 
@@ -51,10 +52,17 @@ def video_root(prepared: Path) -> Path:
     another disk or machine) would otherwise fail every video one by one, and a training run
     would finish without having seen a clip. A relative root is taken from the prepared
     folder, so a dataset moved together with its videos can keep working. A synthetic world
-    rendered by another msta is refused here too.
+    rendered by another msta is refused here too, and so is a folder msta prepare has not
+    finished writing: its lists name videos elsewhere, which only the missing dataset.yaml
+    records. A folder of one's own lists and videos has no dataset.yaml and no PENDING record.
     """
     description = prepared / "dataset.yaml"
     if not description.is_file():
+        if (prepared / PENDING).is_file():
+            raise InputError(
+                f"{prepared}: msta prepare has not finished writing this folder (it writes dataset.yaml last); "
+                "run msta prepare again"
+            )
         return prepared
     try:
         manifest = yaml.safe_load(description.read_text()) or {}

@@ -10,8 +10,8 @@ import torch
 
 from msta_cli.core.checkpoint import CONFIG_FILE, model_from_checkpoint
 from msta_cli.core.config import Config
-from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.evaluator import Views, evaluate_set
+from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.evaluation.evaluator import Views, evaluate_set, set_paths
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.evaluation.tables import OPTIMISTIC, protocol_table
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
@@ -19,6 +19,7 @@ from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.run_directory import write_table
 
 ZERO_SHOT = "zero-shot"
+EVAL_PROBLEMS = "eval_problems.csv"
 
 
 def evaluate_model(
@@ -46,12 +47,46 @@ def evaluate_model(
 def write_set_files(directory: Path, scores: SetScores) -> None:
     """predictions, per-class accuracy, confusion matrix and problems of one test set."""
     directory.mkdir(parents=True, exist_ok=True)
-    prefix = "" if scores.name == "test" else f"{scores.name}_"
-    write_table(directory / f"{prefix}predictions.csv", scores.predictions_table())
-    write_table(directory / f"{prefix}per_class.csv", scores.per_class())
-    write_table(directory / f"{prefix}confusion.csv", scores.confusion().reset_index())
+    write_table(set_file(directory, scores.name, "predictions.csv"), scores.predictions_table())
+    write_table(set_file(directory, scores.name, "per_class.csv"), scores.per_class())
+    write_table(set_file(directory, scores.name, "confusion.csv"), scores.confusion().reset_index())
     if scores.failures:
-        write_table(directory / f"{prefix}eval_problems.csv", pd.DataFrame(scores.failures, columns=["path", "reason"]))
+        write_table(set_file(directory, scores.name, EVAL_PROBLEMS), pd.DataFrame(scores.failures, columns=["path", "reason"]))
+
+
+def set_file(directory: Path, split: str, name: str) -> Path:
+    """One of a test set's files: prefixed with the set's name unless it is `test`."""
+    return directory / (name if split == "test" else f"{split}_{name}")
+
+
+def model_directory(output: Path, method: str, run: str) -> Path:
+    """Where one model's per-set files go: zero-shot/, a protocol run's folder, or `output` itself
+    (the layout of both `msta evaluate` and `msta train`)."""
+    if method == ZERO_SHOT:
+        return output / ZERO_SHOT
+    return output / run if run else output
+
+
+def require_scored(results: pd.DataFrame, config: Config, output: Path) -> None:
+    """Fail when no video of a test set could be scored (a wrong video root, a codec nothing reads):
+    its row has no accuracy, and a command that exits 0 passes it off as a measurement.
+
+    Called by the main process once the result files are written, so they can be inspected; it
+    reads an example failure from the set's eval_problems.csv, which only that process writes.
+    """
+    sets = {eval_set.name: eval_set for eval_set in config.eval.sets}
+    messages = []
+    for split, rows in results[results["scored"] == 0].groupby("split", sort=False):
+        first = rows.iloc[0]
+        problems = set_file(model_directory(output, first["method"], first["run"]), split, EVAL_PROBLEMS)
+        path, reason = pd.read_csv(problems, keep_default_na=False).iloc[0]
+        root = set_paths(config, sets[split])[0]
+        messages.append(
+            f"test set {split}: no video could be scored ({first['failed']} failed, e.g. {root / path}: {reason}); "
+            f"every failure is in {problems}"
+        )
+    if messages:
+        raise MstaError("\n".join(messages))
 
 
 def run_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:
@@ -80,10 +115,10 @@ def evaluate_checkpoints(
     rows = []
     if config.eval.zero_shot_baseline or not checkpoints:
         baseline = create_model(config, device, adapters=False)
-        rows += evaluate_model(baseline, config, ZERO_SHOT, "", output / ZERO_SHOT, world, device, on_event)
+        rows += evaluate_model(baseline, config, ZERO_SHOT, "", model_directory(output, ZERO_SHOT, ""), world, device, on_event)
     for label, checkpoint in checkpoints:
         model = model_from_checkpoint(checkpoint, device)
-        rows += evaluate_model(model, config, "MSTA", label, output / label if label else output, world, device, on_event)
+        rows += evaluate_model(model, config, "MSTA", label, model_directory(output, "MSTA", label), world, device, on_event)
     results = pd.DataFrame(rows)
     table = protocol_table(config.protocol.kind, results)
     if world.is_main:

@@ -6,6 +6,8 @@ import pytest
 
 from msta_cli.core.errors import InputError
 from msta_cli.core.evaluation.evaluator import video_root
+from msta_cli.core.files import write_bytes_atomic
+from msta_cli.core.prepare.writer import MANIFEST, labels_csv, manifest_yaml, write_outputs
 
 
 def prepared(tmp_path, text: str):
@@ -27,7 +29,34 @@ def test_a_relative_video_root_is_taken_from_the_prepared_folder(tmp_path):
 
 
 def test_without_dataset_yaml_the_videos_are_in_the_folder_itself(tmp_path):
+    """A data root of one's own: lists next to the videos, as the recipes name them, no manifest."""
+    (tmp_path / "labels.csv").write_text("id,name\n0,red\n")
+    (tmp_path / "train.csv").write_text("path,label\nred/a.mp4,0\n")
+    (tmp_path / "red").mkdir()
+    (tmp_path / "red" / "a.mp4").write_bytes(b"")
     assert video_root(tmp_path) == tmp_path
+
+
+def test_a_folder_an_interrupted_msta_prepare_left_is_refused_saying_to_run_it_again(tmp_path, monkeypatch):
+    """Its lists name videos under SOURCE: taken as the video root, it would fail every one."""
+    folder = tmp_path / "prepared"
+
+    def interrupted_before_the_manifest(path, data):
+        if path.name == MANIFEST:
+            raise KeyboardInterrupt
+        write_bytes_atomic(path, data)
+
+    monkeypatch.setattr("msta_cli.core.prepare.writer.write_bytes_atomic", interrupted_before_the_manifest)
+    files = {"labels.csv": labels_csv(["red"]), "train_1.csv": b"path,label\nred/a.mp4,0\n"}
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(folder, {**files, MANIFEST: manifest_yaml({"video_root": str(tmp_path / "source")})})
+    assert (folder / "train_1.csv").is_file() and not (folder / MANIFEST).exists()
+    with pytest.raises(
+        InputError,
+        match=f"{folder}: msta prepare has not finished writing this folder \\(it writes dataset.yaml last\\); "
+        "run msta prepare again",
+    ):
+        video_root(folder)
 
 
 def test_a_video_root_that_is_not_a_folder_is_refused_saying_how_to_fix_it(tmp_path):
