@@ -220,6 +220,12 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
         first = config.eval.sets[0]
         scores = evaluate_set(model, config, first, Views.parse(first.views or config.eval.views), device, world)
     summary = scores.summary()
+    if not summary["scored"]:  # every epoch would score NaN and the first would stay "best"
+        path, reason = scores.failures[0]
+        raise MstaError(
+            f"model selection ({selection}): no video of the {summary['split']} set could be scored "
+            f"({summary['failed']} failed, e.g. {path}: {reason})"
+        )
     if metrics:
         metrics.append(kind="eval", epoch=progress.epoch, step=progress.global_step, split=summary["split"],
                        top1=summary["top1"], top5=summary["top5"], mean_class=summary["mean_class"])

@@ -111,6 +111,19 @@ def test_an_epoch_that_reads_no_video_stops_the_run_naming_the_failures(tmp_path
     assert not [event for event in events if event["event"] in ("epoch", "selection")]
 
 
+def test_model_selection_on_a_set_of_which_no_video_could_be_scored_stops_the_run(tmp_path, colour_dataset, tiny_backbone_name):
+    """Every epoch would score NaN, and the first would stay "best" without a word."""
+    pd.DataFrame({"path": ["red/gone.mp4"], "label": [0]}).to_csv(tmp_path / "gone.csv", index=False)
+    config = _config(
+        tmp_path, colour_dataset, tiny_backbone_name,
+        eval={"model_selection": "best-on-test", "sets": [{"name": "test", "split": str(tmp_path / "gone.csv"), "labels": "labels.csv"}]},
+    )
+    with pytest.raises(MstaError, match=r"model selection \(best-on-test\): no video of the test set could be scored "
+                       r"\(1 failed, e.g. red/gone.mp4: file not found\)"):
+        _train(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints" / "best").exists()
+
+
 def test_the_epoch_event_counts_the_unreadable_videos(tmp_path, colour_dataset, tiny_backbone_name):
     split = pd.read_csv(colour_dataset / "train.csv")
     broken = tmp_path / "with_missing.csv"
