@@ -15,7 +15,7 @@ from msta_cli.commands.tables import rich_table
 from msta_cli.core.checkpoint import CONFIG_FILE
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.evaluator import Views, set_paths
+from msta_cli.core.evaluation.evaluator import Views, check_eval_sets
 from msta_cli.core.evaluation.runner import evaluate_checkpoints, require_scored, run_checkpoints
 from msta_cli.core.training.distributed import broadcast_object, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import CONFIG
@@ -43,8 +43,7 @@ def evaluate(
     if views:
         Views.parse(views)
         config.eval.views = views
-    for eval_set in config.eval.sets:
-        set_paths(config, eval_set)  # a video root msta cannot use is refused before any set is evaluated
+    check_eval_sets(config)
     device = resolve_device(config.run.device)
     world = init_distributed(device)
     try:

@@ -17,9 +17,8 @@ import torch
 
 from msta_cli.core.checkpoint import load_adapter
 from msta_cli.core.config import Config
-from msta_cli.core.data.lists import read_labels, read_split
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
-from msta_cli.core.evaluation.evaluator import Views, set_paths
+from msta_cli.core.evaluation.evaluator import check_eval_sets
 from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model, model_directory
 from msta_cli.core.evaluation.tables import protocol_table
 from msta_cli.core.model import create_model
@@ -57,10 +56,7 @@ def plan_runs(config: Config, run_dir: Path) -> list[PlannedRun]:
         runs.append(PlannedRun(label, variant, directory, load_training_data(variant)))
         if config.loss.consistency_weight:
             descriptions_for(load_descriptions(config.loss.descriptions), runs[-1].data.class_names)
-    for eval_set in config.eval.sets:
-        _, split_path, labels_path = set_paths(config, eval_set)
-        read_split(split_path, len(read_labels(labels_path)))
-        Views.parse(eval_set.views or config.eval.views)
+    check_eval_sets(config)
     return runs
 
 

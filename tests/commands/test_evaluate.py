@@ -117,6 +117,22 @@ def test_a_folder_msta_prepare_has_not_finished_exits_2_before_anything_is_evalu
     assert not (tmp_path / "out").exists()
 
 
+def test_a_test_set_listing_a_video_twice_exits_2_before_anything_is_evaluated(
+    tmp_path, colour_dataset, tiny_backbone_name, checkpoint
+):
+    rows = pd.read_csv(colour_dataset / "test.csv")
+    pd.concat([rows, rows.iloc[[0]]]).to_csv(tmp_path / "t.csv", index=False)
+    sets = [
+        {"name": "test", "split": "test.csv", "labels": "labels.csv"},
+        {"name": "twice", "split": str(tmp_path / "t.csv"), "labels": "labels.csv"},
+    ]
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets}))
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", recipe, "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"lines 2, {len(rows) + 2}: video '{rows['path'][0]}' is listed 2 times" in " ".join(result.stderr.split())
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

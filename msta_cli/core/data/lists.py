@@ -32,9 +32,22 @@ def read_labels(path: str | Path) -> list[str]:
     return names
 
 
-def read_split(path: str | Path, num_classes: int) -> pd.DataFrame:
-    """Videos of a split CSV (`path,label`): a DataFrame with str `path` and int `label`."""
+def read_split(path: str | Path, num_classes: int, each_video_once: bool = False) -> pd.DataFrame:
+    """Videos of a split CSV (`path,label`): a DataFrame with str `path` and int `label`.
+
+    `each_video_once` for test sets, where every video counts once in the accuracy; a training
+    list may repeat a video to weight it.
+    """
     table = _read_csv(path, ("path", "label"))
+    if each_video_once:
+        repeated = table[table["path"].str.strip().duplicated(keep=False)]
+        if not repeated.empty:
+            video, lines = next(iter(repeated.groupby(repeated["path"].str.strip()).groups.items()))
+            raise InputError(
+                f"{path}: lines {', '.join(map(str, lines))}: video {video!r} is listed "
+                f"{len(lines)} times; a test set lists each video once "
+                f"({repeated['path'].str.strip().nunique()} videos are repeated)"
+            )
     for line, record in table.iterrows():
         if not record["path"].strip():
             raise InputError(f"{path}: line {line}: empty video path")

@@ -45,6 +45,15 @@ def set_paths(config: Config, eval_set: EvalSet) -> tuple[Path, Path, Path]:
     return video_root(root), root / eval_set.split, root / eval_set.labels
 
 
+def check_eval_sets(config: Config) -> None:
+    """Read every test set's root, lists and views, so that a mistake in the last set stops a
+    command before hours of training or testing, not after."""
+    for eval_set in config.eval.sets:
+        _, split_path, labels_path = set_paths(config, eval_set)
+        read_split(split_path, len(read_labels(labels_path)), each_video_once=True)
+        Views.parse(eval_set.views or config.eval.views)
+
+
 def video_root(prepared: Path) -> Path:
     """The video root `msta prepare` recorded in dataset.yaml (the folder itself when absent).
 
@@ -96,7 +105,7 @@ def evaluate_set(
     """Score every video of one test set; the full result is returned on every rank."""
     root, split_path, labels_path = set_paths(config, eval_set)
     class_names = read_labels(labels_path)
-    split = read_split(split_path, len(class_names))
+    split = read_split(split_path, len(class_names), each_video_once=True)
     dataset = VideoClipDataset(
         split, root, config.data.num_frames, mode="test", clips=views.clips,
         sampling=config.data.sampling, stride=config.data.dense_stride, backend=config.data.video_backend,
@@ -111,11 +120,12 @@ def evaluate_set(
     # Scores stay on the device until the loop ends: moving each batch's to the CPU would wait for
     # its kernels, so the next batch's could not be queued while the GPU runs them.
     on_device: list[tuple[list[int], torch.Tensor]] = []
-    failures: dict[int, tuple[str, str]] = {}
+    failures: dict[int, tuple[str, str, int]] = {}
     index_of_path = {path: i for i, path in enumerate(dataset.paths)}
     for batch in loader:
         for failure in batch.failures:
-            failures[index_of_path[failure.path]] = (failure.path, failure.reason)
+            index = index_of_path[failure.path]
+            failures[index] = (failure.path, failure.reason, dataset.labels[index])
         if not len(batch):
             continue
         clips = transform(batch.videos.to(device, non_blocking=True), batch.sizes)
@@ -126,7 +136,7 @@ def evaluate_set(
         on_device.append((batch.indices.tolist(), probabilities))
     scored = {index: row for indices, rows in on_device for index, row in zip(indices, rows.cpu().numpy())}
     merged_scores: dict[int, np.ndarray] = {}
-    merged_failures: dict[int, tuple[str, str]] = {}
+    merged_failures: dict[int, tuple[str, str, int]] = {}
     for rank_scores, rank_failures in gather_objects((scored, failures), world):
         merged_scores.update(rank_scores)
         merged_failures.update(rank_failures)

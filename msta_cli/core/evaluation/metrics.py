@@ -17,7 +17,7 @@ class SetScores:
     paths: list[str]
     labels: np.ndarray
     probabilities: np.ndarray
-    failures: list[tuple[str, str]]
+    failures: list[tuple[str, str, int]]  # (path, reason, label)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -38,7 +38,8 @@ class SetScores:
         return {
             "split": self.name,
             "top1": round(self.top_k(1), 2),
-            "top5": round(self.top_k(5), 2),
+            # with 5 classes or fewer every video is in its top 5: 100% would pass for a result
+            "top5": round(self.top_k(5), 2) if len(self.class_names) > 5 else float("nan"),
             "mean_class": round(self.mean_class_accuracy(), 2),
             "videos": len(self.paths) + len(self.failures),
             "scored": len(self.paths),
@@ -61,7 +62,8 @@ class SetScores:
         return pd.DataFrame(counts, index=pd.Index(self.class_names, name="true"), columns=self.class_names)
 
     def predictions_table(self, k: int = 5) -> pd.DataFrame:
-        """Per video: label, top-k class names and scores, so any number can be recomputed."""
+        """Per video: label, top-k class names and scores, so any number can be recomputed; a failed
+        video keeps its label, so the classes that lost videos show."""
         k = min(k, len(self.class_names))
         ranked = np.argsort(-self.probabilities, axis=1)[:, :k]
         table = pd.DataFrame({"path": self.paths, "label": self.labels, "label_name": [self.class_names[i] for i in self.labels]})
@@ -69,8 +71,12 @@ class SetScores:
         for rank in range(k):
             table[f"top{rank + 1}"] = [self.class_names[i] for i in ranked[:, rank]]
             table[f"score{rank + 1}"] = np.take_along_axis(self.probabilities, ranked[:, rank : rank + 1], axis=1)[:, 0].round(5)
-        failed = pd.DataFrame({"path": [p for p, _ in self.failures], "error": [r for _, r in self.failures]})
-        return pd.concat([table, failed], ignore_index=True) if len(failed) else table
+        if not self.failures:
+            return table
+        paths, reasons, labels = zip(*self.failures)
+        failed = pd.DataFrame({"path": paths, "label": labels, "label_name": [self.class_names[i] for i in labels], "error": reasons})
+        table = pd.concat([table, failed], ignore_index=True)
+        return table.astype({"label": "int64", "correct": "boolean"})
 
 
 def harmonic_mean(base: float, novel: float) -> float:

@@ -51,7 +51,7 @@ def write_set_files(directory: Path, scores: SetScores) -> None:
     write_table(set_file(directory, scores.name, "per_class.csv"), scores.per_class())
     write_table(set_file(directory, scores.name, "confusion.csv"), scores.confusion().reset_index())
     if scores.failures:
-        write_table(set_file(directory, scores.name, EVAL_PROBLEMS), pd.DataFrame(scores.failures, columns=["path", "reason"]))
+        write_table(set_file(directory, scores.name, EVAL_PROBLEMS), pd.DataFrame(scores.failures, columns=["path", "reason", "label"]))
 
 
 def set_file(directory: Path, split: str, name: str) -> Path:
@@ -79,7 +79,7 @@ def require_scored(results: pd.DataFrame, config: Config, output: Path) -> None:
     for split, rows in results[results["scored"] == 0].groupby("split", sort=False):
         first = rows.iloc[0]
         problems = set_file(model_directory(output, first["method"], first["run"]), split, EVAL_PROBLEMS)
-        path, reason = pd.read_csv(problems, keep_default_na=False).iloc[0]
+        path, reason, _ = pd.read_csv(problems, keep_default_na=False).iloc[0]
         root = set_paths(config, sets[split])[0]
         messages.append(
             f"test set {split}: no video could be scored ({first['failed']} failed, e.g. {root / path}: {reason}); "

@@ -221,7 +221,7 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
         scores = evaluate_set(model, config, first, Views.parse(first.views or config.eval.views), device, world)
     summary = scores.summary()
     if not summary["scored"]:  # every epoch would score NaN and the first would stay "best"
-        path, reason = scores.failures[0]
+        path, reason, _ = scores.failures[0]
         raise MstaError(
             f"model selection ({selection}): no video of the {summary['split']} set could be scored "
             f"({summary['failed']} failed, e.g. {path}: {reason})"

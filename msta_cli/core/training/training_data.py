@@ -39,11 +39,15 @@ def load_training_data(config: Config) -> TrainingData:
 
 
 def hold_out(split: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded per-class slice of the training videos for best-on-val, at least one per class."""
+    """A seeded per-class slice of the training videos for best-on-val, at least one per class.
+
+    A video the list repeats (to weight it) is held out whole and once: never in both lists.
+    """
     rng = np.random.default_rng(seed)
+    videos = split.drop_duplicates("path")
     held = []
-    for _, group in split.groupby("label", sort=True):
+    for _, group in videos.groupby("label", sort=True):
         count = max(1, round(len(group) * fraction)) if len(group) > 1 else 0
-        held.extend(rng.choice(group.index.to_numpy(), size=count, replace=False).tolist())
-    validation = split.loc[sorted(held)].reset_index(drop=True)
-    return split.drop(index=held).reset_index(drop=True), validation
+        held.extend(rng.choice(group["path"].to_numpy(), size=count, replace=False).tolist())
+    validation = videos[videos["path"].isin(held)].reset_index(drop=True)
+    return split[~split["path"].isin(held)].reset_index(drop=True), validation

@@ -66,6 +66,13 @@ def test_bad_splits_name_the_file_line_and_value(tmp_path, text, message):
     assert_names_file(write(tmp_path, "test.csv", text), lambda path: read_split(path, 3), message)
 
 
+def test_a_test_set_lists_each_video_once_while_a_training_list_may_repeat_one(tmp_path):
+    path = write(tmp_path, "test.csv", "path,label\na.mp4,0\nb.mp4,1\na.mp4,0\ngone.mp4,2\ngone.mp4,1\n")
+    assert read_split(path, 3)["path"].tolist() == ["a.mp4", "b.mp4", "a.mp4", "gone.mp4", "gone.mp4"]
+    message = "lines 2, 4: video 'a.mp4' is listed 2 times; a test set lists each video once (2 videos are repeated)"
+    assert_names_file(path, lambda path: read_split(path, 3, each_video_once=True), message)
+
+
 @pytest.mark.parametrize("read", [read_labels, lambda path: read_split(path, 3)])
 def test_missing_file(tmp_path, read):
     assert_names_file(tmp_path / "nope.csv", read, "file not found")

@@ -13,7 +13,7 @@ def _scores() -> SetScores:
         [0.1, 0.1, 0.8],  # label 2, right
         [0.6, 0.3, 0.1],  # label 2, wrong (third)
     ])
-    return SetScores("test", ["a", "b", "c"], ["v0", "v1", "v2", "v3"], np.array([0, 1, 2, 2]), probabilities, [("v4", "empty file")])
+    return SetScores("test", ["a", "b", "c"], ["v0", "v1", "v2", "v3"], np.array([0, 1, 2, 2]), probabilities, [("v4", "empty file", 1)])
 
 
 def test_top_k_and_mean_class_accuracy():
@@ -29,6 +29,13 @@ def test_summary_counts_failed_videos_once():
     assert (summary["videos"], summary["scored"], summary["failed"]) == (5, 4, 1)
 
 
+def test_top5_is_not_reported_for_five_classes_or_fewer():
+    """Every video is in its top 5 then: 100% would read as a result."""
+    assert np.isnan(_scores().summary()["top5"])
+    six = SetScores("test", list("abcdef"), ["v0", "v1"], np.array([0, 5]), np.eye(6)[[1, 0]], [])
+    assert six.summary()["top5"] == 50.0
+
+
 def test_confusion_per_class_and_predictions_table():
     scores = _scores()
     confusion = scores.confusion()
@@ -38,6 +45,8 @@ def test_confusion_per_class_and_predictions_table():
     table = scores.predictions_table(k=2)
     assert table.loc[1, "top1"] == "a" and table.loc[1, "score2"] == pytest.approx(0.4)
     assert table.loc[4, "path"] == "v4" and table.loc[4, "error"] == "empty file"
+    # a failed video keeps its true class, and the label column stays integer
+    assert (table.loc[4, "label"], table.loc[4, "label_name"]) == (1, "b") and table["label"].dtype == "int64"
 
 
 def _rows(method, run, base, novel):
