@@ -32,7 +32,8 @@ class TrainingReporter:
             self.console.print(f"epoch {event['epoch']}: {event['split']} top-1 {event['top1']:.2f}")
         elif kind == "evaluate":
             self._stop()
-            self.console.print(f"evaluating {event['method']} {event['run']} on {event['split']}")
+            model = " ".join(part for part in (event["method"], event["run"]) if part)
+            self.console.print(f"evaluating {model} on {event['split']}")
         elif kind == "epoch" and event["unreadable"] > self.unreadable:
             self.unreadable = event["unreadable"]
             self.console.print(

@@ -147,6 +147,12 @@ def open_clip_source(name: str) -> str:
     return f"local-dir:{TINY_DIR}" if name == TINY else name
 
 
+def describe_backbone(name: str, pretrained: str) -> str:
+    """A backbone as users read it: with its pretrained tag only where the tag is used (not for
+    local-dir:, hf-hub: or msta-tiny, whose weights come with them)."""
+    return name if open_clip_source(name).startswith(("local-dir:", "hf-hub:")) else f"{name} ({pretrained})"
+
+
 def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
     """Build the configured open_clip model, with weights from a tag, a local file, or none."""
     name = config.backbone

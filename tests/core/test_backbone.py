@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from msta_cli.core.backbone import load_backbone
+from msta_cli.core.backbone import describe_backbone, load_backbone
 from msta_cli.core.config import ModelConfig
 from msta_cli.core.errors import InputError
 from tests.helpers.models import TINY_MEAN, TINY_STD, tiny_model_config, write_tiny_clip
@@ -84,3 +84,9 @@ def test_a_pretrain_tiny_folder_loads_with_its_compact_vocabulary():
     texts = ["a video of a square moving left.", "a small red circle at the top left"]
     assert torch.equal(as_folder.tokenize(texts), shipped.tokenize(texts))
     assert as_folder.tokenize(texts).max() < shipped.clip.vocab_size  # not open_clip's 49408-token BPE ids
+
+
+def test_a_backbone_is_described_with_its_tag_only_where_the_tag_is_used():
+    assert describe_backbone("ViT-B-16-quickgelu", "openai") == "ViT-B-16-quickgelu (openai)"
+    assert describe_backbone("local-dir:/models/clip", "openai") == "local-dir:/models/clip"
+    assert describe_backbone("msta-tiny", "openai") == "msta-tiny"

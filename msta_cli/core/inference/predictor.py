@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from msta_cli.core.backbone import Preprocessing
+from msta_cli.core.backbone import Preprocessing, describe_backbone
 from msta_cli.core.checkpoint import load_adapter, read_adapter_config
 from msta_cli.core.config import Config, ModelConfig, TextConfig
 from msta_cli.core.errors import InputError
@@ -142,7 +142,7 @@ def _load_torch(source: Source | None, options: ModelOptions, device: torch.devi
     if source is None:
         model_config = ModelConfig(options.backbone or ModelConfig.backbone, options.pretrained or ModelConfig.pretrained)
         model = create_model(Config(model=model_config), device, adapters=False)
-        return _Loaded(model, None, None, f"zero-shot {model_config.backbone} ({model_config.pretrained})")
+        return _Loaded(model, None, None, f"zero-shot {describe_backbone(model_config.backbone, model_config.pretrained)}")
     if source.kind == "merged":
         merged = load_merged(source.path, device)
         return _Loaded(merged.model, merged.classes, merged.num_frames, str(source.path))
