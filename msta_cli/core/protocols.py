@@ -17,6 +17,7 @@ import torch
 
 from msta_cli.core.checkpoint import load_adapter
 from msta_cli.core.config import Config
+from msta_cli.core.errors import InputError
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.evaluation.evaluator import check_eval_sets
 from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model, model_directory
@@ -41,6 +42,12 @@ class PlannedRun:
 def plan_runs(config: Config, run_dir: Path) -> list[PlannedRun]:
     """Every training run of the protocol, with its lists read and checked up front."""
     kind = config.protocol.kind
+    names = [eval_set.name for eval_set in config.eval.sets]
+    if kind == "base2novel" and not {"base", "novel"} <= set(names):
+        raise InputError(
+            f"protocol.kind base2novel reports base, novel and their harmonic mean: eval.sets needs "
+            f"sets named base and novel (this recipe has {', '.join(names)})"
+        )
     if kind == "base2novel":
         variants = [(f"seed{seed}", {"seed": seed}) for seed in config.protocol.seeds]
     elif kind == "fewshot":
@@ -79,8 +86,12 @@ def run_protocol(
     for run in runs:
         finished = run.directory / RESULTS
         if resume and finished.is_file() and run.directory != run_dir:
-            rows += pd.read_csv(finished, keep_default_na=False).to_dict("records")
-            continue
+            previous = pd.read_csv(finished, keep_default_na=False)
+            if (previous["scored"] > 0).all():
+                rows += previous.to_dict("records")
+                continue
+            # a test set no video of which could be scored (data since fixed?): evaluate again;
+            # the finished training is resumed from its last checkpoint and does nothing
         continuing = resume and (run.directory / "checkpoints" / "last").exists()
         if world.is_main and run.directory != run_dir and not continuing:
             start_run_directory(run.directory, run.config, world.world_size, device)

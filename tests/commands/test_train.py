@@ -210,6 +210,36 @@ def test_a_test_set_of_which_no_video_could_be_scored_fails_the_run_after_its_re
     assert (run_dir / "checkpoints" / "last" / "adapter.safetensors").is_file()  # evaluate it once the data is fixed
 
 
+def test_resume_evaluates_again_a_finished_run_whose_test_set_could_not_be_scored(
+    tmp_path, colour_dataset, tiny_backbone_name
+):
+    data = tmp_path / "data"
+    shutil.copytree(colour_dataset, data)
+    test_list = pd.read_csv(data / "test.csv")
+    test_list.assign(path="moved/" + test_list["path"]).to_csv(data / "test.csv", index=False)  # videos not there
+    sets = [{"name": name, "split": "test.csv", "labels": "labels.csv"} for name in ("base", "novel")]
+    recipe = tiny_recipe(data, tiny_backbone_name, protocol={"kind": "base2novel", "seeds": [1]}, optim={"epochs": 1},
+                         eval={"sets": sets})
+    recipe_path, run_dir = write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "run"
+    assert runner.invoke(app, ["train", recipe_path, f"output_dir={run_dir}"]).exit_code == 1
+    trained = (run_dir / "seed1" / "checkpoints" / "last" / "adapter.safetensors").read_bytes()
+    test_list.to_csv(data / "test.csv", index=False)  # the data fixed
+    result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(run_dir / "results.csv")["scored"].tolist() == [len(test_list)] * 2
+    assert (run_dir / "seed1" / "checkpoints" / "last" / "adapter.safetensors").read_bytes() == trained  # not retrained
+
+
+def test_a_base_to_novel_recipe_without_base_and_novel_sets_exits_2_before_training(
+    tmp_path, colour_dataset, tiny_backbone_name
+):
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, protocol={"kind": "base2novel", "seeds": [1]})
+    result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 2, result.output
+    assert "eval.sets needs sets named base and novel (this recipe has test)" in " ".join(result.stderr.split())
+    assert not (tmp_path / "run").exists()
+
+
 def test_module_entry_point_lists_commands():
     result = subprocess.run([sys.executable, "-m", "msta_cli", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "evaluate" in result.stdout

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from msta_cli.core.evaluation.metrics import SetScores, harmonic_mean
-from msta_cli.core.evaluation.tables import OPTIMISTIC, base_to_novel_table, few_shot_table, zero_shot_table
+from msta_cli.core.evaluation.tables import OPTIMISTIC, base_to_novel_table, few_shot_table, protocol_table, zero_shot_table
 
 
 def _scores() -> SetScores:
@@ -61,6 +61,14 @@ def test_base_to_novel_mean_row_is_hm_of_averages():
     assert table.loc[("MSTA", "mean"), "HM"] == round(harmonic_mean(75.0, 55.0), 2)
     assert table.loc[("MSTA", "seed1"), "HM"] == round(2 * 80 * 50 / 130, 2)
     assert table.loc[("zero-shot", "-"), "HM"] == round(harmonic_mean(50, 45), 2)
+
+
+def test_a_base_to_novel_evaluation_of_one_set_gets_a_row_per_set():
+    """`msta evaluate --split base` on a base-to-novel run: no harmonic mean to take."""
+    row = {"method": "MSTA", "run": "seed1", "split": "base", "top1": 80.0, "top5": 95.0, "mean_class": 79.0,
+           "videos": 10, "failed": 0, "selection": "last"}
+    table = protocol_table("base2novel", pd.DataFrame([row]))
+    assert table[["split", "top1"]].values.tolist() == [["base", 80.0]]
 
 
 def test_few_shot_and_zero_shot_tables():
