@@ -17,8 +17,8 @@ import torch
 
 from msta_cli.core.checkpoint import load_adapter
 from msta_cli.core.config import Config
-from msta_cli.core.errors import InputError
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
+from msta_cli.core.errors import InputError
 from msta_cli.core.evaluation.evaluator import check_eval_sets
 from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model, model_directory
 from msta_cli.core.evaluation.tables import protocol_table
