@@ -91,10 +91,11 @@ def _damage(header: _Header, reader: Reader) -> str | None:
     if header.declared_frames > reader.held_frames:
         return f"damaged: header declares {header.declared_frames} frames, file holds {reader.held_frames}"
     # WebM and MKV state no frame count, only a duration; a file cut short keeps it. The
-    # tolerance leaves room for a duration that ends with the last frame's display time
-    # and for variable frame rates, whose average rate is an estimate.
-    expected = round(header.declared_seconds * header.fps)
-    if reader.held_frames < 0.95 * expected - 1:
+    # tolerance (5% and half a second) leaves room for the last frame's display time and for a
+    # frame rate that is only an estimate (variable rates, millisecond time bases).
+    missing_seconds = header.declared_seconds - reader.held_frames / header.fps
+    if missing_seconds > 0.05 * header.declared_seconds + 0.5:
+        expected = round(header.declared_seconds * header.fps)
         return (
             f"damaged: header declares {header.declared_seconds:.2f} s (about {expected} frames), "
             f"file holds {reader.held_frames}"

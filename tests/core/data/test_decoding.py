@@ -208,6 +208,14 @@ def test_a_matroska_file_with_a_longer_audio_track_is_not_damaged(tmp_path):
         assert reader.num_frames == 10
 
 
+def test_short_and_variable_frame_rate_matroska_files_are_not_damaged(tmp_path):
+    ticks = [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43]
+    with open_video(write_video(tmp_path / "vfr.mkv", len(ticks), frame_ticks=ticks)) as reader:
+        assert frame_indices_of(reader.get_batch([0, 15])) == [0, 15]
+    with open_video(write_video(tmp_path / "short.mkv", 3)) as reader:
+        assert reader.num_frames == 3
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_main_video_stream_is_read_not_a_cover_image_before_it(tmp_path, backend):
     with open_video(write_with_cover(tmp_path / "cover.mkv", 16), backend) as reader:
