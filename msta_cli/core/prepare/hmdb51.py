@@ -6,8 +6,8 @@ from pathlib import Path
 
 from msta_cli.core.errors import InputError
 from msta_cli.core.prepare.annotations import Annotations, Row, find_annotation, read_fields
-from msta_cli.core.video_files import is_macos_artefact
 from msta_cli.core.prepare.options import PrepareOptions
+from msta_cli.core.video_files import is_macos_artefact
 
 EXPECTED = (
     "testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt and <class>/<video>.avi folders "
