@@ -203,7 +203,7 @@ def train_run(
             # before validating: an epoch that read nothing has nothing to select
             _require_some_clips(gather_objects((epoch_batches, epoch_clips), world), progress.epoch - 1, problems)
             _select(config, validation, model, progress, world, device, metrics, on_event, save)
-            save_last()
+            save("last")  # this epoch's failures are recorded above
             on_event({"event": "epoch", "epoch": progress.epoch, "unreadable": len(problems.failures())})
     return RunOutcome(model, progress, problems.failures())
 
