@@ -78,7 +78,9 @@ def predict(
     predictor = load_predictor(model, label_set, options)
     stderr.print(
         f"[dim]{escape(predictor.description)}: {len(predictor.labels)} labels, {predictor.num_frames} frames, "
-        f"views {test_views.clips}x{test_views.crops}, {len(paths)} video(s)[/]", highlight=False, soft_wrap=True
+        f"views {test_views.clips}x{test_views.crops}, {len(paths)} video(s)"
+        + (f" and {len(failures)} input(s) that name none" if failures else "") + "[/]",
+        highlight=False, soft_wrap=True,
     )
     if seconds is None:
         if workers is None:  # worker processes pay off only with several videos to decode

@@ -84,6 +84,15 @@ def test_a_corrupt_file_is_reported_and_the_rest_finish_with_exit_code_1(setup, 
     assert [f["path"] for f in payload["failures"]] == [str(folder / "broken.mp4")]
 
 
+def test_the_header_and_the_failure_count_agree_when_an_input_names_nothing(setup, tmp_path):
+    video = str(setup / "videos" / "a.mp4")
+    result = _predict(setup, video, str(tmp_path / "missing.mp4"), "--labels", str(setup / "labels.txt"))
+    assert result.exit_code == 1, result.output
+    assert "1 video(s) and 1 input(s) that name none" in result.stderr
+    assert f"failed: {tmp_path / 'missing.mp4'}: file not found" in result.stderr
+    assert "1 of 2 input(s) failed" in result.stderr
+
+
 def test_a_non_video_alone_is_exit_code_2_with_a_clear_message(setup, tmp_path):
     notes = write_not_a_video(tmp_path / "notes.txt")
     result = _predict(setup, str(notes), "--labels", str(setup / "labels.txt"))
