@@ -1,4 +1,8 @@
-"""Something-Something v2: `*-labels.json`, `*-train.json`, `*-validation.json` and `<id>.webm` videos."""
+"""Something-Something v2: `*-labels.json`, `*-train.json`, `*-validation.json` and `<id>.webm` videos.
+
+The label files also ship unprefixed (`labels/labels.json`, `train.json`, `validation.json`), as
+in the download package distributed since Qualcomm took the dataset over.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,16 @@ from msta_cli.core.prepare.options import PrepareOptions
 
 EXPECTED = (
     "something-something-v2-labels.json, something-something-v2-train.json, "
-    "something-something-v2-validation.json and <id>.webm videos below SOURCE"
+    "something-something-v2-validation.json (or labels.json, train.json, validation.json) and <id>.webm "
+    "videos below SOURCE"
 )
 
 
 def read_ssv2(source: Path, options: PrepareOptions) -> Annotations:
     """Labels in labels.json id order; a video's class is its template with the brackets removed."""
-    label_file = find_annotation(source, "*-labels.json", "ssv2", EXPECTED)
+    label_file = find_annotation(source, "*labels.json", "ssv2", EXPECTED, accept=_is_label_file)
     ids = {
-        name: parse_int(str(label), f"{label_file}: the id of {name!r}")
+        _class_name(name): parse_int(str(label), f"{label_file}: the id of {name!r}")
         for name, label in _load(label_file, dict, 'an object {"<class name>": "<id>", ...}').items()
     }
     labels = sorted(ids, key=ids.__getitem__)
@@ -40,13 +45,24 @@ def _rows(path: Path, ids: dict[str, int]) -> list[Row]:
     for item in _load(path, list, 'a list of {"id": ..., "template": ...} entries'):
         if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("template"), str):
             raise InputError(f"{path}: every entry needs an id and a template, found {item!r}")
-        name = item["template"].replace("[", "").replace("]", "")
+        name = _class_name(item["template"])
         if name not in ids:
             raise InputError(
-                f"{path}: video {item['id']} has template {item['template']!r}, which is not in the labels file"
+                f"{path}: video {item['id']} has template {item['template']!r}, which is not in the labels file "
+                "(with or without brackets)"
             )
         rows.append(Row(f"{item['id']}.webm", ids[name]))
     return rows
+
+
+def _is_label_file(path: Path) -> bool:
+    return path.name == "labels.json" or path.name.endswith("-labels.json")
+
+
+def _class_name(template: str) -> str:
+    """The class as DATASETS.md defines it: the template without brackets. Some copies of the
+    labels file keep them ("Holding [something] next to [something]"), so both sides are stripped."""
+    return template.replace("[", "").replace("]", "")
 
 
 def _load(path: Path, kind: type, expected: str):

@@ -15,7 +15,7 @@ from msta_cli.core.prepare.kinetics import read_kinetics
 from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.ssv2 import read_ssv2
 from msta_cli.core.prepare.ucf101 import read_ucf101
-from tests.core.prepare.layouts import build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, placeholder
+from tests.core.prepare.layouts import SSV2_TEMPLATES, build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, placeholder
 
 APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02"  # the header of a `._<name>` file
 
@@ -125,6 +125,25 @@ def test_ssv2_classes_are_templates_without_brackets(tmp_path):
     ]
     assert annotations.splits["train"][:3] == [Row("100.webm", 0), Row("101.webm", 0), Row("102.webm", 0)]
     assert len(annotations.splits["val"]) == 3
+
+
+def test_ssv2_labels_file_whose_names_keep_the_brackets(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", placeholder)
+    expected = read_ssv2(source, options("ssv2", source))
+    labels = source / "something-something-v2-labels.json"
+    bracketed = {template: str(i) for i, template in enumerate(sorted(SSV2_TEMPLATES))}
+    labels.write_text(json.dumps(bracketed))
+    assert read_ssv2(source, options("ssv2", source)) == expected
+
+
+def test_ssv2_download_package_with_unprefixed_label_files(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", placeholder)
+    expected = read_ssv2(source, options("ssv2", source))
+    (source / "labels").mkdir()
+    for name in ("labels", "train", "validation"):
+        (source / f"something-something-v2-{name}.json").rename(source / "labels" / f"{name}.json")
+    (source / "labels" / "test.json").write_text(json.dumps([{"id": "999"}]))
+    assert read_ssv2(source, options("ssv2", source)) == expected
 
 
 def test_ssv2_unknown_template_is_an_error(tmp_path):
