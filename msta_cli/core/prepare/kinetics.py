@@ -75,7 +75,9 @@ def _has_columns(path: Path) -> bool:
 def _read_csv(path: Path) -> pd.DataFrame:
     if not _has_columns(path):
         raise InputError(f"{path}: expected columns {','.join(COLUMNS)}")
-    table = _load(path, dtype={"label": str, "youtube_id": str})
+    # only an empty cell is missing: pandas would also read "NA", "None" or "null" as missing,
+    # and a YouTube id or a user's class name can be any of them
+    table = _load(path, dtype={"label": str, "youtube_id": str}, keep_default_na=False, na_values=[""])
     unlabelled = table["label"].isna()
     if unlabelled.any():
         raise InputError(

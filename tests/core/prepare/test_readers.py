@@ -115,6 +115,21 @@ def test_kinetics_rows_without_times_are_named(tmp_path, templates):
         read_kinetics(source, options("kinetics400", source))
 
 
+def test_kinetics_ids_and_labels_that_pandas_would_read_as_missing_are_kept(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k400", templates)
+    train = source / "annotations" / "train.csv"
+    lines = train.read_text().splitlines()
+    label, youtube_id = lines[1].split(",")[:2]
+    train.write_text("\n".join([lines[0], *(line.replace(youtube_id, "NA") for line in lines[1:])]) + "\n")
+    annotations = read_kinetics(source, options("kinetics400", source))
+    assert any(row.path.endswith("NA_000000_000010.mp4") for row in annotations.splits["train"])
+    (source / "annotations" / "validate.csv").write_text(
+        (source / "annotations" / "validate.csv").read_text().replace(label, "None")
+    )
+    train.write_text(train.read_text().replace(label, "None"))
+    assert "None" in read_kinetics(source, options("kinetics400", source)).labels
+
+
 def test_ssv2_classes_are_templates_without_brackets(tmp_path):
     source = build_ssv2(tmp_path / "ssv2", placeholder)
     annotations = read_ssv2(source, options("ssv2", source))
