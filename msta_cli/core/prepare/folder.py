@@ -10,6 +10,7 @@ from pathlib import Path
 from msta_cli.core.errors import InputError
 from msta_cli.core.prepare.annotations import Annotations, Lists, Problem, Row, layout_error, name_some, walk_files
 from msta_cli.core.prepare.options import PrepareOptions
+from msta_cli.core.prepare.writer import written_files
 from msta_cli.core.video_files import is_video_file
 
 EXPECTED = "<root>/<class name>/<video file> (one folder per class; class folders may nest videos deeper)"
@@ -27,7 +28,10 @@ def read_folder(source: Path, options: PrepareOptions) -> Annotations:
     videos: dict[str, list[str]] = {}
     problems: list[Problem] = []
     skipped: dict[str, list[str]] = {}  # extension -> files
+    own_outputs = {(options.out / name).absolute() for name in written_files(options.out)}  # --out inside SOURCE
     for path in walk_files(source).files if source.is_dir() else []:
+        if (source / path).absolute() in own_outputs:
+            continue
         if not is_video_file(path):
             if not posixpath.basename(path).startswith("."):
                 skipped.setdefault(posixpath.splitext(path)[1].lower(), []).append(path)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import write_bytes_atomic
-from msta_cli.core.prepare.annotations import Problem, Row
+from msta_cli.core.prepare.annotations import Problem, Row, name_some
 
 MANIFEST = "dataset.yaml"
 PENDING = "dataset.yaml.incomplete"  # present only while a run writes, or after one was interrupted
@@ -41,6 +41,27 @@ def require_output_folder(out: Path) -> None:
         raise InputError(
             f"--out {out}: cannot create folders there ({error.strerror}); pick another output folder"
         ) from None
+    foreign = _files_not_written_by_msta(out)
+    if foreign:
+        raise InputError(
+            f"--out {out} holds {name_some(foreign)}, which msta prepare did not write and would overwrite "
+            f"(the dataset's own annotations?); pick another output folder, e.g. --out {out / 'msta'}"
+        )
+
+
+def written_files(out: Path) -> set[str]:
+    """The files (relative to `out`) an earlier run wrote there, complete or interrupted."""
+    return _previous_files(out / MANIFEST) | _previous_files(out / PENDING)
+
+
+def _files_not_written_by_msta(out: Path) -> list[str]:
+    """Files in `out` with a name a run may write (any top-level CSV, the manifest, the protocol
+    folders) that no earlier run recorded: SOURCE's own train.csv when `out` is SOURCE."""
+    if not out.is_dir():
+        return []
+    candidates = [*out.glob("*.csv"), out / MANIFEST, *(out / "base2novel").rglob("*"), *(out / "fewshot").rglob("*")]
+    names = {path.relative_to(out).as_posix() for path in candidates if path.is_file()}
+    return sorted(names - written_files(out))
 
 
 def rows_csv(rows: list[Row]) -> bytes:
@@ -68,19 +89,25 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> list[str]:
     The files of an interrupted run's `PENDING` record count as previous files too, so that a list it no
     longer writes (train.csv after `--test-fraction 1`) is removed by the next complete run.
     """
-    previous = _previous_files(out / MANIFEST) | _previous_files(out / PENDING)
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(out / PENDING, manifest_yaml({"files": sorted(previous | set(files))}))
-    (out / MANIFEST).unlink(missing_ok=True)
-    for name, data in files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        if name != MANIFEST:
-            write_bytes_atomic(out / name, data)
-    stale = sorted(name for name in previous - set(files) if _inside(out, name))
-    for name in stale:
-        (out / name).unlink(missing_ok=True)
-    write_bytes_atomic(out / MANIFEST, files[MANIFEST])
-    (out / PENDING).unlink()
+    previous = written_files(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(out / PENDING, manifest_yaml({"files": sorted(previous | set(files))}))
+        (out / MANIFEST).unlink(missing_ok=True)
+        for name, data in files.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            if name != MANIFEST:
+                write_bytes_atomic(out / name, data)
+        stale = sorted(name for name in previous - set(files) if _inside(out, name))
+        for name in stale:
+            (out / name).unlink(missing_ok=True)
+        write_bytes_atomic(out / MANIFEST, files[MANIFEST])
+        (out / PENDING).unlink()
+    except OSError as error:  # a full disk or a folder made read-only meanwhile: not a bug to trace back
+        raise MstaError(
+            f"writing the lists to {out} failed: {error.strerror or error} ({error.filename or out}); "
+            f"{out} holds no complete set until a rerun finishes"
+        ) from None
     return stale
 
 

@@ -14,6 +14,7 @@ from msta_cli.core.prepare.hmdb51 import read_hmdb51
 from msta_cli.core.prepare.kinetics import read_kinetics
 from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.ssv2 import read_ssv2
+from msta_cli.core.prepare.writer import MANIFEST, manifest_yaml, write_outputs
 from msta_cli.core.prepare.ucf101 import read_ucf101
 from tests.core.prepare.layouts import SSV2_TEMPLATES, build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, placeholder
 
@@ -339,3 +340,14 @@ def test_a_source_of_another_shape_says_what_was_expected_and_found(tmp_path, re
         reader(tmp_path, options(dataset, tmp_path))
     assert expected in str(error.value)
     assert "found holiday.jpg, notes/" in str(error.value)
+
+
+def test_the_lists_of_an_earlier_run_with_out_inside_source_are_not_counted_as_files_of_the_dataset(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    first = read_folder(source, options("folder", source))  # out: SOURCE/out
+    write_outputs(source / "out", {"labels.csv": b"id,name\n", MANIFEST: manifest_yaml({"files": ["labels.csv", MANIFEST]})})
+    (source / "out" / "mine.csv").write_text("a user's file is still counted\n")
+    second = read_folder(source, options("folder", source))
+    assert first.notes[0].startswith("1 files are not videos") and "README.txt" in first.notes[0]
+    assert second.notes[0].startswith("2 files are not videos") and "out/mine.csv" in second.notes[0]
+    assert "labels.csv" not in second.notes[0] and MANIFEST not in second.notes[0]

@@ -3,15 +3,25 @@ too), readable by the group."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 import pytest
 import yaml
 
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare.annotations import Row
-from msta_cli.core.prepare.writer import MANIFEST, PENDING, labels_csv, manifest_yaml, rows_csv, write_outputs
+from msta_cli.core.prepare.writer import (
+    MANIFEST,
+    PENDING,
+    labels_csv,
+    manifest_yaml,
+    require_output_folder,
+    rows_csv,
+    write_outputs,
+)
 
 
 def test_csv_formats():
@@ -35,7 +45,7 @@ def test_the_manifest_is_written_last_and_absent_while_a_run_is_incomplete(tmp_p
         write_bytes_atomic(path, data)
 
     monkeypatch.setattr("msta_cli.core.prepare.writer.write_bytes_atomic", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(MstaError, match="disk full"):
         write_outputs(tmp_path, {"a.csv": b"2", MANIFEST: b"files: []\n"})
     assert calls == [PENDING, "a.csv"] and not (tmp_path / MANIFEST).exists()
     assert (tmp_path / "a.csv").read_bytes() == b"1"
@@ -79,3 +89,31 @@ def test_prepared_files_are_readable_by_others_under_a_usual_umask(tmp_path):
         os.umask(previous)
     modes = {stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("fewshot/train_k2.csv", MANIFEST)}
     assert modes == {0o644}
+
+
+def test_an_output_folder_holding_files_msta_did_not_write_is_refused_before_any_work(tmp_path):
+    (tmp_path / "train.csv").write_text("label,youtube_id,time_start,time_end,split\n")  # the official annotations
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "notes.txt").write_text("kept\n")
+    with pytest.raises(InputError, match=r"holds train.csv, which msta prepare did not write and would overwrite"):
+        require_output_folder(tmp_path)
+    (tmp_path / "train.csv").unlink()
+    write_outputs(tmp_path, outputs(["train.csv", "base2novel/train_s1.csv"]))
+    require_output_folder(tmp_path)  # its own earlier output may be replaced
+    (tmp_path / "fewshot").mkdir()
+    (tmp_path / "fewshot" / "mine.csv").write_text("x\n")
+    with pytest.raises(InputError, match=r"holds fewshot/mine.csv"):
+        require_output_folder(tmp_path)
+
+
+def test_a_write_that_fails_is_a_message_and_leaves_the_record_of_the_run(tmp_path, monkeypatch):
+    def disk_full(target, data):
+        if str(target).endswith("b.csv"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        write_bytes_atomic(target, data)
+
+    monkeypatch.setattr("msta_cli.core.prepare.writer.write_bytes_atomic", disk_full)
+    with pytest.raises(MstaError, match=rf"failed: No space left on device \({tmp_path / 'b.csv'}\)") as error:
+        write_outputs(tmp_path, outputs(["a.csv", "b.csv"]))
+    assert not isinstance(error.value, InputError)
+    assert (tmp_path / PENDING).is_file() and not (tmp_path / MANIFEST).exists()
