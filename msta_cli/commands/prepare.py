@@ -147,10 +147,10 @@ class _ProgressBars:
     def update(self, task: str, completed: int, total: int | None) -> None:
         if task not in self.tasks:
             self.tasks[task] = self.progress.add_task(task, total=total, amount="")
-        in_bytes = task.startswith(("download", "verify"))
-        amount = f"{completed / 1e6:,.1f}" if in_bytes else f"{completed:,}"
-        if total is not None:
-            amount += f"/{total / 1e6:,.1f} MB" if in_bytes else f"/{total:,}"
+        if task.startswith(("download", "verify")):  # bytes, in MB with the unit, also while the total is unknown
+            amount = f"{completed / 1e6:,.1f}" + (f"/{total / 1e6:,.1f}" if total is not None else "") + " MB"
+        else:
+            amount = f"{completed:,}" + (f"/{total:,}" if total is not None else "")
         self.progress.update(self.tasks[task], completed=completed, total=total, amount=amount)
 
 

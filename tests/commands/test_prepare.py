@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
+from msta_cli.commands.prepare import _ProgressBars
 from tests.core.prepare.layouts import build_folder, template_videos
 from tests.helpers.videos import write_zero_byte
 
@@ -148,3 +151,36 @@ def test_a_folder_dataset_of_one_class_exits_2_pointing_at_the_folder_holding_th
     )
     assert result.exit_code == 2 and "a folder dataset needs at least 2 classes" in result.output
     assert f"make SOURCE {tmp_path / 'mine' / 'my_actions'}" in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("below", [[], ["sub"]])
+def test_download_into_a_source_that_is_a_file_exits_2(tmp_path, below):
+    (tmp_path / "file").write_text("mine")
+    source = tmp_path.joinpath("file", *below)
+    result = runner.invoke(
+        app, ["prepare", "hmdb51", str(source), "--download", "--out", str(tmp_path / "out")], terminal_width=400
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    file = tmp_path / "file"
+    assert f"{file} is a file, not a folder; --download fetches hmdb51_org.rar into a folder" in result.output
+
+
+def test_a_checksum_pin_for_a_dataset_without_archives_exits_2_naming_the_datasets_with_archives(tmp_path):
+    result = runner.invoke(app, ["prepare", "kinetics400", str(tmp_path), "--sha256", "x=abc"], terminal_width=400)
+    assert result.exit_code == 2 and "--sha256 applies to the hmdb51 and ucf101 archives only" in result.output
+
+
+@pytest.mark.parametrize(
+    ("task", "completed", "total", "amount"),
+    [
+        ("download UCF101.rar", 1_400_000, None, "1.4 MB"),  # a server that sends no size
+        ("download UCF101.rar", 1_400_000, 6_500_000_000, "1.4/6,500.0 MB"),
+        ("verify UCF101.rar", 0, 2_000_000, "0.0/2.0 MB"),
+        ("check videos", 1200, None, "1,200"),
+        ("check videos", 1200, 13320, "1,200/13,320"),
+    ],
+)
+def test_progress_amounts_carry_their_unit(task, completed, total, amount):
+    bars = _ProgressBars(Console(file=io.StringIO()))
+    bars.update(task, completed, total)
+    assert bars.progress.tasks[0].fields["amount"] == amount

@@ -5,13 +5,16 @@ the table pins the sha256 that torchvision's dataset code recorded for the same 
 (torchvision/prototype/datasets/_builtin/hmdb51.py and ucf101.py); TensorFlow Datasets records
 the same value for the UCF101 split lists (tensorflow_datasets/url_checksums/ucf101.txt). The
 pins also vouch for copies from mirrors, which HMDB51 users often need. After a download msta
-stores the archive's sha256 in `<archive>.sha256` as well. A `--sha256 NAME=HEX` pin overrides
+stores the archive's sha256 in `<archive>.sha256` as well, a cache that spares re-hashing it on
+the next run (skipped where SOURCE cannot be written). A `--sha256 NAME=HEX` pin overrides
 the table, e.g. for a copy the publisher has since re-packed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -23,6 +26,7 @@ from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.prepare.progress import Progress
 
 CHUNK = 1 << 20
+RECEIVE = 1 << 16  # the most read from the network at once: each piece is in the `.part` before the next is read
 TIMEOUT_S = 60
 
 
@@ -77,16 +81,26 @@ def download(url: str, dest: Path, expected_sha256: str | None, progress: Progre
     """
     if dest.is_file():
         return verify_existing(dest, expected_sha256, progress)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(dest)
     part = dest.with_name(dest.name + ".part")
-    _fetch(url, part, progress)
+    whole = _fetch(url, part, progress)
     actual = sha256_of(part, progress)
     if expected_sha256 is not None and actual != expected_sha256:
+        mismatch = f"checksum mismatch for {dest.name} from {url}: expected sha256 {expected_sha256}, got {actual}"
+        # Without a size from the server, a body cut short ends like a whole one. Deleting it would throw away
+        # what arrived (gigabytes for UCF101.rar) each time a connection drops, so it is kept: the rerun asks
+        # for the rest, and the server's answer, 416 (nothing after it) or the missing range, tells a whole
+        # file with the wrong content, deleted then, from a cut-off one. (No size and no pin, which every
+        # official archive has, leaves nothing to tell them apart: what arrived is taken as the file.)
+        if not whole:
+            raise MstaError(
+                f"{mismatch}; the server did not say how large the file is, so the download may have been cut "
+                f"off: rerun to resume ({part.stat().st_size} bytes kept in {part}); if the rerun ends with the same "
+                f"mismatch, the server's file is not the expected one: delete {part} and fetch {dest.name} from a "
+                f"mirror (--url {dest.name}=URL)"
+            )
         part.unlink()
-        raise MstaError(
-            f"checksum mismatch for {dest.name} from {url}: expected sha256 {expected_sha256}, got {actual}; "
-            "the download was deleted, rerun to fetch it again"
-        )
+        raise MstaError(f"{mismatch}; the download was deleted, rerun to fetch it again")
     os.replace(part, dest)
     _store_sha256(dest, actual)
     return actual
@@ -108,10 +122,14 @@ def verify_existing(path: Path, expected_sha256: str | None, progress: Progress)
 
 
 def stored_sha256(path: Path) -> str | None:
-    """The checksum msta stored for `path` (`sha256sum` format), if any."""
+    """The checksum msta stored for `path` (`sha256sum` format), if any: an unreadable or mangled one is none,
+    as the archive is hashed anyway."""
     stored = path.with_name(path.name + ".sha256")
-    fields = stored.read_text().split() if stored.is_file() else []
-    return fields[0].lower() if fields else None
+    try:
+        fields = stored.read_text().split() if stored.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        return None
+    return fields[0].lower() if fields and _is_sha256(fields[0]) else None
 
 
 def sha256_of(path: Path, progress: Progress) -> str:
@@ -138,13 +156,15 @@ def parse_urls(urls: list[str], archives: tuple[OfficialArchive, ...]) -> dict[s
 def _assignments(
     option: str, values: list[str], archives: tuple[OfficialArchive, ...], expected: str, is_valid: Callable[[str], bool]
 ) -> dict[str, str]:
+    if values and not archives:
+        raise InputError(f"{option} applies to the {' and '.join(OFFICIAL_ARCHIVES)} archives only")
     known = {archive.filename for archive in archives}
     parsed = {}
     for value in values:
         name, _, assigned = value.partition("=")
         if name not in known or not is_valid(assigned):
             raise InputError(
-                f"{option} {value!r}: expected ARCHIVE={expected} with ARCHIVE one of {', '.join(sorted(known)) or 'none'}"
+                f"{option} {value!r}: expected ARCHIVE={expected} with ARCHIVE one of {', '.join(sorted(known))}"
             )
         parsed[name] = assigned
     return parsed
@@ -155,13 +175,35 @@ def _is_sha256(digest: str) -> bool:
 
 
 def _store_sha256(path: Path, digest: str) -> None:
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    """Cache the checksum next to the archive, sparing the next run a re-hash. Only a cache: where SOURCE may
+    not be written (read-only, another user's archives), the next run hashes the archive again."""
+    with contextlib.suppress(OSError):
+        path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
 
 
-def _fetch(url: str, part: Path, progress: Progress) -> None:
-    """Append the rest of `url` to `part`; a server that ignores the Range header makes it start over."""
+def _make_folder(dest: Path) -> None:
+    """Create the folder `dest` is downloaded into; a file in its place is the user's to move."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (dest.parent, *dest.parent.parents) if p.exists() and not p.is_dir()), dest.parent)
+        below = f" ({dest.parent})" if blocking != dest.parent else ""
+        raise InputError(
+            f"{blocking} is a file, not a folder; --download fetches {dest.name} into a folder{below}"
+        ) from None
+    except OSError as error:
+        raise MstaError(f"cannot create the folder {dest.parent}: {error.strerror or error}") from None
+
+
+def _fetch(url: str, part: Path, progress: Progress) -> bool:
+    """Append the rest of `url` to `part`; a server that ignores the Range header makes it start over.
+
+    Returns whether the server vouched for the size, so that `part` is known to be whole. Errors name the
+    cause: the network or the server (rerun, or another source) apart from writing `part` (a local matter).
+    """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "msta-prepare", **({"Range": f"bytes={offset}-"} if offset else {})}
+    total = None
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
             if response.status != 206:
@@ -171,29 +213,75 @@ def _fetch(url: str, part: Path, progress: Progress) -> None:
                     f"downloading {url} failed: asked to resume at byte {offset}, the server sent the range "
                     f"{response.headers.get('Content-Range')!r}; delete {part} and rerun to start over"
                 )
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length else None
-            with open(part, "ab" if offset else "wb") as handle:
-                done = offset
-                while chunk := response.read(CHUNK):
-                    handle.write(chunk)
-                    done += len(chunk)
-                    progress(f"download {part.name.removesuffix('.part')}", done, total)
-        # http.client ends a body cut short like a complete one (no IncompleteRead from read(n)),
-        # so a dropped connection would otherwise pass for a finished archive.
-        if total is not None and done < total:
-            raise MstaError(
-                f"downloading {url} failed: the connection closed after {done} of {total} bytes; "
-                f"rerun to resume ({done} bytes kept in {part})"
-            )
+            total = _size(response, offset)
+            done = _receive(response, part, offset, total, progress)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # nothing left after `offset`: the part is complete
-            return
+            return True
         raise MstaError(f"downloading {url} failed: HTTP {error.code} {error.reason}; {_elsewhere(part)}") from None
-    except (urllib.error.URLError, OSError) as error:
+    except http.client.IncompleteRead:  # a chunked body cut short; read1 has returned every byte before the cut
+        raise _cut_off(url, part, total) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         kept = part.stat().st_size if part.exists() else 0
         advice = f"rerun to resume ({kept} bytes kept in {part})" if kept else f"rerun to retry; {_elsewhere(part)}"
         raise MstaError(f"downloading {url} failed: {getattr(error, 'reason', error)}; {advice}") from None
+    # http.client ends a body of known length cut short like a complete one (no IncompleteRead from read1),
+    # so a dropped connection would otherwise pass for a finished archive.
+    if total is not None and done < total:
+        raise _cut_off(url, part, total)
+    return total is not None
+
+
+def _size(response: http.client.HTTPResponse, offset: int) -> int | None:
+    """The whole file's size as the response gives it: `offset` plus Content-Length, else Content-Range's total."""
+    length = response.headers.get("Content-Length")
+    if length:
+        return offset + int(length)
+    whole = response.headers.get("Content-Range", "").rpartition("/")[2]
+    return int(whole) if whole.isdigit() else None
+
+
+def _receive(
+    response: http.client.HTTPResponse, part: Path, offset: int, total: int | None, progress: Progress
+) -> int:
+    """Write the body into `part` after `offset` as it arrives, so a dropped connection or a killed process
+    keeps every byte received; returns the size of `part`. Network errors propagate as they are.
+
+    Unbuffered, so that no write is left pending: a buffered file would retry it on closing and raise the
+    disk's error again, in place of the message naming it.
+    """
+    try:
+        handle = open(part, "ab" if offset else "wb", buffering=0)
+    except OSError as error:
+        raise _unwritable(part, error) from None
+    with handle:
+        done = offset
+        while chunk := response.read1(RECEIVE):
+            try:
+                written = 0
+                while written < len(chunk):  # a raw write may take part of it, e.g. as the disk fills up
+                    written += handle.write(chunk[written:])
+            except OSError as error:
+                raise _unwritable(part, error) from None
+            done += len(chunk)
+            progress(f"download {part.name.removesuffix('.part')}", done, total)
+    return done
+
+
+def _cut_off(url: str, part: Path, total: int | None) -> MstaError:
+    kept = part.stat().st_size
+    of_total = f" of {total}" if total is not None else ""
+    return MstaError(
+        f"downloading {url} failed: the connection closed after {kept}{of_total} bytes; "
+        f"rerun to resume ({kept} bytes kept in {part})"
+    )
+
+
+def _unwritable(part: Path, error: OSError) -> MstaError:
+    """A download that cannot be written: the disk or the folder, not the server, is what to fix."""
+    kept = part.stat().st_size if part.exists() else 0
+    resume = f"; {kept} bytes are kept in it, and a rerun once that is fixed resumes from there" if kept else ""
+    return MstaError(f"cannot write the download to {part}: {error.strerror or error}{resume}")
 
 
 def _elsewhere(part: Path) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
+import os
 import shutil
 import threading
+import time
 import zipfile
 
 import pytest
@@ -14,7 +17,14 @@ import pytest
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.prepare import PrepareOptions, prepare
 from msta_cli.core.prepare.archives import rar_tool
-from msta_cli.core.prepare.download import OFFICIAL_ARCHIVES, download, parse_pins, parse_urls, stored_sha256
+from msta_cli.core.prepare.download import (
+    OFFICIAL_ARCHIVES,
+    download,
+    parse_pins,
+    parse_urls,
+    stored_sha256,
+    verify_existing,
+)
 from tests.core.prepare.layouts import build_ucf101
 from tests.core.prepare.rar import write_rar
 
@@ -30,9 +40,14 @@ class Server:
         files: dict[str, bytes] | None = None,
         cut_after: int | None = None,
         sent_from: int | None = None,
+        sized: bool = True,
+        chunked: bool = False,
+        held: threading.Event | None = None,
     ) -> None:
-        """`cut_after`: close the connection after that many bytes of the body, as a dropped one does;
-        `sent_from`: answer a Range request with the bytes from there instead, as a broken proxy might."""
+        """`cut_after`: close the connection after that many bytes of the body, as a dropped one does, or with
+        `held`, wait there until it is set and send the rest; `sent_from`: answer a Range request with the bytes
+        from there instead, as a broken proxy might; `sized=False`: no Content-Length, the end of the body is
+        the connection's; `chunked`: the body as one chunk (so a cut ends it mid-chunk)."""
         self.ranges: list[str | None] = []
         self.files = files or {"archive.rar": PAYLOAD}
         outer = self
@@ -56,9 +71,22 @@ class Server:
                 self.send_response(206 if partial else 200)
                 if partial:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(data) - start))
+                body = data[start:]
+                head = body if cut_after is None else body[:cut_after]
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                elif sized:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(data[start:] if cut_after is None else data[start : start + cut_after])
+                with contextlib.suppress(ConnectionError):  # a download failing on its side hangs up early
+                    if chunked:
+                        self.wfile.write(b"%x\r\n" % len(body))
+                    self.wfile.write(head)
+                    if held is not None:
+                        held.wait(timeout=10)
+                        self.wfile.write(body[len(head) :])
+                    elif chunked and head == body:
+                        self.wfile.write(b"\r\n0\r\n\r\n")
 
             def log_message(self, *args) -> None:
                 pass
@@ -284,3 +312,126 @@ def test_prepare_downloads_and_extracts_the_official_archives(tmp_path, template
             "ucfTrainTestlist",
         ]
     )
+
+
+def test_a_cut_off_chunked_download_keeps_what_arrived(tmp_path):
+    server = Server(chunked=True, cut_after=300_000)
+    try:
+        with pytest.raises(
+            MstaError,
+            match=r"failed: the connection closed after 300000 bytes; rerun to resume \(300000 bytes kept in ",
+        ):
+            download(server.url, tmp_path / "archive.rar", None, quiet)
+    finally:
+        server.close()
+    assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:300_000]
+
+
+def test_every_received_byte_is_in_the_part_file_while_the_rest_is_awaited(tmp_path):
+    """What a killed process leaves behind: nothing received waits in memory for more to arrive."""
+    held = threading.Event()
+    server = Server(cut_after=300_000, held=held)
+    part = tmp_path / "archive.rar.part"
+    fetching = threading.Thread(target=download, args=(server.url, tmp_path / "archive.rar", None, quiet))
+    fetching.start()
+    try:
+        deadline = time.monotonic() + 5
+        while (part.stat().st_size if part.exists() else 0) < 300_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert part.read_bytes() == PAYLOAD[:300_000]
+    finally:
+        held.set()
+        fetching.join()
+        server.close()
+    assert (tmp_path / "archive.rar").read_bytes() == PAYLOAD
+
+
+def test_a_download_of_unknown_size_that_fails_its_checksum_is_kept_for_the_rerun(tmp_path):
+    dropping = Server(sized=False, cut_after=300_000)
+    pin = hashlib.sha256(PAYLOAD).hexdigest()
+    try:
+        with pytest.raises(
+            MstaError,
+            match=r"checksum mismatch for archive.rar .*; the server did not say how large the file is, so the "
+            r"download may have been cut off: rerun to resume \(300000 bytes kept in .*archive.rar.part\)",
+        ):
+            download(dropping.url, tmp_path / "archive.rar", pin, quiet)
+    finally:
+        dropping.close()
+    server = Server(sized=False)
+    try:
+        download(server.url, tmp_path / "archive.rar", pin, quiet)
+    finally:
+        server.close()
+    assert server.ranges == ["bytes=300000-"] and (tmp_path / "archive.rar").read_bytes() == PAYLOAD
+
+
+def test_a_whole_download_of_unknown_size_with_the_wrong_checksum_is_deleted_once_the_server_says_it_is_whole(
+    tmp_path,
+):
+    server = Server(sized=False)
+    try:
+        with pytest.raises(MstaError, match="may have been cut off: rerun to resume"):
+            download(server.url, tmp_path / "archive.rar", "0" * 64, quiet)
+        with pytest.raises(MstaError, match="; the download was deleted, rerun to fetch it again"):
+            download(server.url, tmp_path / "archive.rar", "0" * 64, quiet)  # 416: nothing after the part
+    finally:
+        server.close()
+    assert server.ranges == [None, f"bytes={len(PAYLOAD)}-"] and list(tmp_path.iterdir()) == []
+
+
+def test_the_size_in_content_range_tells_a_cut_off_resumed_download(tmp_path):
+    (tmp_path / "archive.rar.part").write_bytes(PAYLOAD[:1000])
+    server = Server(sized=False, cut_after=300_000)
+    try:
+        with pytest.raises(MstaError, match=r"the connection closed after 301000 of 1048576 bytes; rerun to resume"):
+            download(server.url, tmp_path / "archive.rar", None, quiet)
+    finally:
+        server.close()
+    assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:301_000]
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_file_where_the_download_folder_should_be_is_a_user_mistake(tmp_path, server, below):
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(
+        InputError, match=f"{tmp_path / 'file'} is a file, not a folder; --download fetches archive.rar"
+    ):
+        download(server.url, tmp_path / "file" / below / "archive.rar", None, quiet)
+    assert server.ranges == []
+
+
+def test_a_part_file_that_cannot_be_opened_is_a_local_error_not_the_servers(tmp_path, server):
+    (tmp_path / "archive.rar.part").mkdir()
+    with pytest.raises(MstaError, match=r"^cannot write the download to .*archive.rar.part: Is a directory") as error:
+        download(server.url, tmp_path / "archive.rar", None, quiet)
+    assert "mirror" not in str(error.value)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, a device that is always full")
+def test_a_full_disk_is_named_as_the_cause_not_the_server(tmp_path, server):
+    (tmp_path / "archive.rar.part").symlink_to("/dev/full")
+    with pytest.raises(MstaError, match=r"^cannot write the download to .*archive.rar.part: No space left on device$"):
+        download(server.url, tmp_path / "archive.rar", None, quiet)
+
+
+def test_the_checksum_cache_is_skipped_where_it_cannot_be_written(tmp_path):
+    """A SOURCE msta may not write to, such as archives another user put there: the run goes on without the cache."""
+    archive = tmp_path / "archive.rar"
+    archive.write_bytes(PAYLOAD)
+    (tmp_path / "archive.rar.sha256").mkdir()  # fails to be written like a read-only folder, even for root
+    assert verify_existing(archive, hashlib.sha256(PAYLOAD).hexdigest(), quiet) == hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_a_mangled_checksum_cache_is_ignored_and_rewritten(tmp_path):
+    archive = tmp_path / "archive.rar"
+    archive.write_bytes(PAYLOAD)
+    (tmp_path / "archive.rar.sha256").write_text("0123  archive.rar\n")  # cut short, e.g. by a full disk
+    digest = verify_existing(archive, None, quiet)
+    assert stored_sha256(archive) == digest == hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@pytest.mark.parametrize("parse", [parse_pins, parse_urls])
+def test_pins_and_mirrors_for_a_dataset_without_archives_say_which_datasets_have_them(parse):
+    with pytest.raises(InputError, match=r"^--(sha256|url) applies to the hmdb51 and ucf101 archives only$"):
+        parse(["x=abc"], ())
