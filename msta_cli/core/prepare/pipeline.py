@@ -15,16 +15,16 @@ from pathlib import Path
 
 from msta_cli import __version__
 from msta_cli.core.errors import InputError, MstaError
-from msta_cli.core.prepare.annotations import Annotations, LayoutNotFound, Lists, Problem, Row
-from msta_cli.core.prepare.archives import extract
+from msta_cli.core.prepare.annotations import Annotations, Lists, Problem, Row
 from msta_cli.core.prepare.check import check_videos
 from msta_cli.core.prepare.datasets import DATASETS, DatasetSpec
-from msta_cli.core.prepare.download import OfficialArchive, download, verify_existing
+from msta_cli.core.prepare.download import OfficialArchive
 from msta_cli.core.prepare.index import VideoIndex
 from msta_cli.core.prepare.kinetics import new_k600_classes, read_label_names
 from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.progress import Progress, no_progress
 from msta_cli.core.prepare.protocols import ZEROSHOT_CLASSES, base2novel, fewshot, zeroshot
+from msta_cli.core.prepare.source import read_source, where_videos_are
 from msta_cli.core.prepare.vifi import read_vifi, require_vifi_lists
 from msta_cli.core.prepare.writer import (
     MANIFEST,
@@ -155,7 +155,7 @@ def locate_videos(
         example = next((row.path for list_rows in rows.values() for row in list_rows), "the lists name none")
         raise InputError(
             f"none of the listed videos is below {options.source} (e.g. {example}); "
-            + "; ".join([*index.unreachable_notes, _where_videos_are(archives, options.source)])
+            + "; ".join([*index.unreachable_notes, where_videos_are(archives, options.source)])
         )
     root = posixpath.commonpath([posixpath.dirname(path) for path in found.values()])
     paths = {listed: path[len(root) + 1 :] if root else path for listed, path in found.items()}
@@ -164,66 +164,6 @@ def locate_videos(
     failures = check_videos(video_root, videos, options.workers, progress) if options.check else {}
     checked = len(videos) if options.check else 0
     return Located(video_root, paths, failures, missing, checked), index.unreachable_notes + index.matches.notes(root)
-
-
-def read_source(spec: DatasetSpec, options: PrepareOptions, progress: Progress) -> Annotations:
-    """The annotations extracted in SOURCE; else from the official archives, which --download fetches first.
-
-    The extracted layout is looked for first, so --download on an extracted copy fetches nothing.
-    """
-    source = options.source
-    if options.download and not spec.archives:
-        raise InputError(
-            f"--download is available for hmdb51 and ucf101 only; get {options.dataset} with its own tools"
-        )
-    if options.urls and not options.download:
-        raise InputError("--url says where --download fetches an archive from; add --download")
-    try:
-        annotations = spec.read(source, options)
-    except LayoutNotFound:
-        if not options.download and not _archives_in(spec, source):
-            raise
-    else:
-        if options.download:
-            annotations.notes.append(f"--download: {source} holds the extracted dataset already; nothing downloaded")
-        return annotations
-    if options.download:
-        for archive in spec.archives:
-            url = options.urls.get(archive.filename, archive.url)
-            download(url, source / archive.filename, options.sha256.get(archive.filename, archive.sha256), progress)
-    present = _archives_in(spec, source)
-    absent = [archive.filename for archive in spec.archives if archive not in present]
-    if absent:
-        raise InputError(
-            f"{source} has {present[0].filename} but not {', '.join(absent)}: put it next to it or pass --download"
-        )
-    if not options.download:  # every archive is checked before any is extracted: UCF101.rar takes minutes
-        for archive in present:
-            pin = options.sha256.get(archive.filename, archive.sha256)
-            if pin is not None:
-                verify_existing(source / archive.filename, pin, progress)
-    for archive in present:
-        progress(f"extract {archive.filename}", 0, None)
-        extract(source / archive.filename, source / archive.into, archive.nested)
-        progress(f"extract {archive.filename}", 1, 1)
-    return spec.read(source, options)
-
-
-def _archives_in(spec: DatasetSpec, source: Path) -> list[OfficialArchive]:
-    return [archive for archive in spec.archives if (source / archive.filename).is_file()]
-
-
-def _where_videos_are(archives: tuple[OfficialArchive, ...], source: Path) -> str:
-    """The hint for a SOURCE without any listed video: the archive the videos come in, if there is one."""
-    videos = next((archive for archive in archives if archive.videos), None)
-    if videos is None:
-        return "is SOURCE the right folder?"
-    inside = " and the RARs inside it (one per class)" if videos.nested else ""
-    return (
-        f"if they are still in {videos.filename}, extract it{inside} into {source / videos.into} "
-        "(msta extracts the archives only when SOURCE has no extracted lists), or run msta on a folder holding "
-        f"just {' and '.join(archive.filename for archive in archives)} (--download fetches them)"
-    )
 
 
 def _require_videos(splits: list[str], rows: dict[str, list[Row]], problems: list[Problem]) -> None:

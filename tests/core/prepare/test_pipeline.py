@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +15,14 @@ from msta_cli import __version__
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare import PrepareOptions, prepare
+from msta_cli.core.prepare.archives import rar_tool
 from msta_cli.core.prepare.folder import NOT_IN_A_CLASS
 from tests.core.prepare.layouts import build_folder, build_hmdb51, build_kinetics, build_ssv2, build_ucf101, place
+from tests.core.prepare.rar import write_rar
 from tests.helpers.videos import codec_available, write_video, write_zero_byte
+
+
+needs_rar_tool = pytest.mark.skipif(rar_tool() is None, reason="no RAR extractor (bsdtar, 7z or unrar) on PATH")
 
 
 def run(dataset: str, source: Path, out: Path, **changes):
@@ -376,7 +384,7 @@ def test_download_is_skipped_when_source_holds_the_extracted_dataset(tmp_path, t
     def no_download(*args):
         raise AssertionError("downloaded although the extracted layout is in SOURCE")
 
-    monkeypatch.setattr("msta_cli.core.prepare.pipeline.download", no_download)
+    monkeypatch.setattr("msta_cli.core.prepare.source.download", no_download)
     source = build_ucf101(tmp_path / "ucf", templates)
     report = run("ucf101", source, tmp_path / "out", check=False, download=True)
     assert report.lists["train_1.csv"].written == 12
@@ -391,12 +399,100 @@ def test_hmdb51_lists_without_the_extracted_videos_point_at_the_videos_archive(t
         run("hmdb51", source, tmp_path / "out")
     assert "none of the listed videos is below" in str(error.value)
     assert (
-        f"if they are still in hmdb51_org.rar, extract it and the RARs inside it (one per class) into "
-        f"{source / 'hmdb51_org'}" in str(error.value)
+        f"if they are still in hmdb51_org.rar, put it into {source} (msta extracts it into a SOURCE without videos; "
+        f"--download fetches it) or extract it and the RARs inside it (one per class) into {source / 'hmdb51_org'} "
+        "by hand" in str(error.value)
     )
-    assert "a folder holding just hmdb51_org.rar and test_train_splits.rar (--download fetches them)" in str(
-        error.value
+
+
+def ucf101_archived(root: Path, templates, lists: bool = True, videos: bool = True) -> tuple[Path, dict[str, str]]:
+    """A UCF101 copy with its lists, its videos or both still in their official archives; the archives' sha256."""
+    source = build_ucf101(root, templates)
+    pins = {}
+    if lists:
+        archive = source / "UCF101TrainTestSplits-RecognitionTask.zip"
+        with zipfile.ZipFile(archive, "w") as handle:
+            for path in sorted((source / "ucfTrainTestlist").iterdir()):
+                handle.write(path, f"ucfTrainTestlist/{path.name}")
+        shutil.rmtree(source / "ucfTrainTestlist")
+        pins[archive.name] = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if videos:
+        members = {p.relative_to(source).as_posix(): p.read_bytes() for p in sorted((source / "UCF-101").rglob("*.avi"))}
+        archive = write_rar(source / "UCF101.rar", members)
+        shutil.rmtree(source / "UCF-101")
+        pins[archive.name] = hashlib.sha256(archive.read_bytes()).hexdigest()
+    return source, pins
+
+
+def test_videos_extracted_by_hand_are_used_and_only_the_lists_archive_is_extracted(tmp_path, templates):
+    source, pins = ucf101_archived(tmp_path / "ucf", templates, videos=False)
+    (source / "UCF101.rar").write_bytes(b"Rar!\x1a\x07\x00 not the official file")  # hashing it would fail the run
+    for _ in range(2):  # a rerun, with the lists extracted, does the same
+        report = run("ucf101", source, tmp_path / "out", check=False, sha256=pins)
+        assert report.lists["train_1.csv"].written == 12 and report.video_root == (source / "UCF-101").absolute()
+        assert (
+            f"UCF101.rar not extracted: {source} holds videos already (extracted by hand?), used as they are"
+            in report.notes
+        )
+    assert not (source / ".UCF101.rar.extracted").exists()
+
+
+@needs_rar_tool
+def test_the_videos_archive_is_extracted_when_source_has_the_lists_but_no_videos(tmp_path, templates):
+    source, pins = ucf101_archived(tmp_path / "ucf", templates, lists=False)
+    report = run("ucf101", source, tmp_path / "out", check=False, sha256=pins)
+    assert report.lists["train_1.csv"].written == 12 and report.video_root == (source / "UCF-101").absolute()
+
+
+@needs_rar_tool
+def test_download_fetches_the_videos_archive_when_source_has_only_the_lists(tmp_path, templates, monkeypatch):
+    served, pins = ucf101_archived(tmp_path / "served", templates, lists=False)
+    source = build_ucf101(tmp_path / "source", templates)
+    shutil.rmtree(source / "UCF-101")
+    fetched = []
+
+    def fake_download(url, dest, sha256, progress):
+        fetched.append(dest.name)
+        shutil.copyfile(served / dest.name, dest)
+
+    monkeypatch.setattr("msta_cli.core.prepare.source.download", fake_download)
+    report = run("ucf101", source, tmp_path / "out", check=False, download=True, sha256=pins)
+    assert fetched == ["UCF101.rar"] and report.lists["train_1.csv"].written == 12
+    assert (
+        f"--download: UCF101TrainTestSplits-RecognitionTask.zip not fetched: {source} holds the annotation files "
+        "already" in report.notes
     )
+
+
+def test_kinetics_videos_still_in_their_tar_archives_say_how_to_extract_them(tmp_path, templates):
+    source = build_kinetics(tmp_path / "k400", templates)
+    for split in ("train", "val"):
+        shutil.rmtree(source / split)
+        (source / split).mkdir()
+        (source / split / "part_0.tar.gz").write_bytes(b"")
+    with pytest.raises(InputError) as error:
+        run("kinetics400", source, tmp_path / "out")
+    assert (
+        f"{source} holds 2 tar archives (train/part_0.tar.gz, val/part_0.tar.gz), not videos: extract each in its "
+        f"folder ({source / 'train'}, {source / 'val'}), e.g. "
+        f'`cd {source / "train"} && for f in *.tar.gz; do tar -xf "$f"; done`, then rerun' in str(error.value)
+    )
+
+
+def test_ssv2_videos_still_in_the_archive_parts_say_how_to_join_and_extract_them(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", lambda path: None)
+    for part in range(20):
+        (source / f"20bn-something-something-v2-{part:02d}").write_bytes(b"")
+    with pytest.raises(InputError) as error:
+        run("ssv2", source, tmp_path / "out")
+    assert (
+        f"{source} holds 20 of the 20 parts of SSv2's video archive (20bn-something-something-v2-00, "
+        "20bn-something-something-v2-01 and 18 more), not videos: extract them with "
+        f"`cd {source} && cat 20bn-something-something-v2-?? | tar -xz`" in str(error.value)
+    )
+    (source / "20bn-something-something-v2-19").unlink()
+    with pytest.raises(InputError, match="holds 19 of the 20 parts .*, not videos: get the missing parts, then extract"):
+        run("ssv2", source, tmp_path / "out")
 
 
 def test_vifi_lists_for_a_dataset_without_them_are_refused_up_front(tmp_path):
