@@ -100,6 +100,12 @@ class Server:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 @pytest.fixture
 def server():
@@ -131,26 +137,20 @@ def test_download_resumes_a_partial_file_with_a_range_request(tmp_path, server):
 
 
 def test_a_server_ignoring_range_makes_it_start_over(tmp_path):
-    server = Server(honour_range=False)
-    try:
+    with Server(honour_range=False) as server:
         (tmp_path / "archive.rar.part").write_bytes(b"stale bytes")
         download(server.url, tmp_path / "archive.rar", None, quiet)
-    finally:
-        server.close()
     assert (tmp_path / "archive.rar").read_bytes() == PAYLOAD
 
 
 def test_a_resumed_download_of_the_wrong_range_is_refused(tmp_path):
     (tmp_path / "archive.rar.part").write_bytes(PAYLOAD[:1000])
-    server = Server(sent_from=0)
-    try:
+    with Server(sent_from=0) as server:
         with pytest.raises(
             MstaError,
             match=r"asked to resume at byte 1000, the server sent the range 'bytes 0-1048575/1048576'; delete .*part",
         ):
             download(server.url, tmp_path / "archive.rar", None, quiet)
-    finally:
-        server.close()
     assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:1000]
 
 
@@ -206,11 +206,8 @@ def test_a_dropped_connection_keeps_what_arrived_and_the_rerun_resumes(tmp_path)
     finally:
         dropping.close()
     assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:300_000]
-    server = Server()
-    try:
+    with Server() as server:
         download(server.url, tmp_path / "archive.rar", hashlib.sha256(PAYLOAD).hexdigest(), quiet)
-    finally:
-        server.close()
     assert server.ranges == ["bytes=300000-"] and (tmp_path / "archive.rar").read_bytes() == PAYLOAD
 
 
@@ -315,15 +312,12 @@ def test_prepare_downloads_and_extracts_the_official_archives(tmp_path, template
 
 
 def test_a_cut_off_chunked_download_keeps_what_arrived(tmp_path):
-    server = Server(chunked=True, cut_after=300_000)
-    try:
+    with Server(chunked=True, cut_after=300_000) as server:
         with pytest.raises(
             MstaError,
             match=r"failed: the connection closed after 300000 bytes; rerun to resume \(300000 bytes kept in ",
         ):
             download(server.url, tmp_path / "archive.rar", None, quiet)
-    finally:
-        server.close()
     assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:300_000]
 
 
@@ -358,36 +352,27 @@ def test_a_download_of_unknown_size_that_fails_its_checksum_is_kept_for_the_reru
             download(dropping.url, tmp_path / "archive.rar", pin, quiet)
     finally:
         dropping.close()
-    server = Server(sized=False)
-    try:
+    with Server(sized=False) as server:
         download(server.url, tmp_path / "archive.rar", pin, quiet)
-    finally:
-        server.close()
     assert server.ranges == ["bytes=300000-"] and (tmp_path / "archive.rar").read_bytes() == PAYLOAD
 
 
 def test_a_whole_download_of_unknown_size_with_the_wrong_checksum_is_deleted_once_the_server_says_it_is_whole(
     tmp_path,
 ):
-    server = Server(sized=False)
-    try:
+    with Server(sized=False) as server:
         with pytest.raises(MstaError, match="may have been cut off: rerun to resume"):
             download(server.url, tmp_path / "archive.rar", "0" * 64, quiet)
         with pytest.raises(MstaError, match="; the download was deleted, rerun to fetch it again"):
             download(server.url, tmp_path / "archive.rar", "0" * 64, quiet)  # 416: nothing after the part
-    finally:
-        server.close()
     assert server.ranges == [None, f"bytes={len(PAYLOAD)}-"] and list(tmp_path.iterdir()) == []
 
 
 def test_the_size_in_content_range_tells_a_cut_off_resumed_download(tmp_path):
     (tmp_path / "archive.rar.part").write_bytes(PAYLOAD[:1000])
-    server = Server(sized=False, cut_after=300_000)
-    try:
+    with Server(sized=False, cut_after=300_000) as server:
         with pytest.raises(MstaError, match=r"the connection closed after 301000 of 1048576 bytes; rerun to resume"):
             download(server.url, tmp_path / "archive.rar", None, quiet)
-    finally:
-        server.close()
     assert (tmp_path / "archive.rar.part").read_bytes() == PAYLOAD[:301_000]
 
 
