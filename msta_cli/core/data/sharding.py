@@ -15,8 +15,9 @@ from torch.utils.data import Sampler
 class ShardedSampler(Sampler[int]):
     """Seeded per-epoch order, padded to a multiple of the world size, sharded by rank.
 
-    Padding repeats the first samples so every rank runs the same number of steps (DDP needs
-    that); evaluation drops the repeats by sample index after gathering.
+    Padding cycles through the order, as often as it takes (fewer samples than ranks too), so
+    every rank gets the same number and runs the same number of steps: DDP's collectives hang
+    otherwise. Evaluation drops the repeats by sample index after gathering.
     """
 
     def __init__(self, size: int, rank: int = 0, world_size: int = 1, shuffle: bool = True, seed: int = 0):
@@ -40,7 +41,7 @@ class ShardedSampler(Sampler[int]):
         else:
             order = list(range(self.size))
         per_rank = -(-self.size // self.world_size)
-        padded = order + order[: per_rank * self.world_size - self.size]
+        padded = [order[i % self.size] for i in range(per_rank * self.world_size)]
         return padded[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[int]:

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+_host_group: dist.ProcessGroup | None = None  # gloo, for host-side sums when the default group is NCCL
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -62,11 +64,33 @@ def broadcast_object(value: Any, world: Distributed) -> Any:
     return holder[0]
 
 
+def all_reduce_sum(values: torch.Tensor, world: Distributed) -> torch.Tensor:
+    """`values` summed element-wise over ranks, in place (unchanged in a single process)."""
+    if world.enabled:
+        dist.all_reduce(values)
+    return values
+
+
+def host_sum(values: list[int], world: Distributed) -> list[int]:
+    """Integers known on the host, summed over ranks through gloo: through NCCL they would have
+    to go to the GPU, and reading the sum back would wait for every kernel queued there."""
+    if not world.enabled:
+        return values
+    global _host_group
+    if _host_group is None and dist.get_backend() != "gloo":
+        _host_group = dist.new_group(backend="gloo")
+    summed = torch.tensor(values, dtype=torch.int64)
+    dist.all_reduce(summed, group=_host_group)
+    return summed.tolist()
+
+
 def barrier(world: Distributed) -> None:
     if world.enabled:
         dist.barrier()
 
 
 def shutdown(world: Distributed) -> None:
+    global _host_group
     if world.enabled and dist.is_initialized():
         dist.destroy_process_group()
+        _host_group = None

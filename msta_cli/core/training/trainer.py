@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import math
 import random
 import signal
@@ -35,6 +36,7 @@ from msta_cli.core.training.distributed import Distributed, barrier, gather_obje
 from msta_cli.core.training.optimization import build_optimizer, build_scheduler
 from msta_cli.core.training.run_directory import METRICS, PROBLEMS, MetricsLog, ProblemsLog
 from msta_cli.core.training.state import Progress, load_training_checkpoint, rng_state, save_training_checkpoint
+from msta_cli.core.training.steps import LossWindow, any_process, clips_of_step, mean_over_clips_read
 from msta_cli.core.training.training_data import TrainingData
 
 Event = dict
@@ -77,7 +79,7 @@ def train_run(
     on_event: Callable[[Event], None] = lambda event: None,
 ) -> RunOutcome:
     """Train adapters for `config.optim.epochs`, checkpointing into run_dir/checkpoints/."""
-    _seed_everything(config.seed + world.rank, config.run.deterministic)
+    _seed_everything(process_seed(config.seed, world.rank), config.run.deterministic)
     model = create_model(config, device)
     criterion = _criterion(config, model, data.class_names).to(device)
     objective = _Objective(model, model.prompt_tokens(data.class_names).to(device), len(data.class_names))
@@ -89,7 +91,7 @@ def train_run(
     if config.run.compile:
         step_module = torch.compile(step_module)
 
-    micro_batch, accumulation = _batching(config, world)
+    micro_batch, accumulation = batching(config, world)
     dataset = VideoClipDataset(
         data.train, data.video_root, config.data.num_frames, mode="train", sampling=config.data.sampling,
         stride=config.data.dense_stride, backend=config.data.video_backend, seed=config.seed,
@@ -150,15 +152,15 @@ def train_run(
             dataset.set_epoch(progress.epoch)
             sampler.set_epoch(progress.epoch, start=progress.steps_in_epoch * accumulation * micro_batch)
             model.train()
-            window_start, window_clips, losses = time.perf_counter(), 0, []
-            pending = 0
+            window_start, window = time.perf_counter(), LossWindow()
+            pending = step_clips = 0
             epoch_batches = epoch_clips = 0  # this session's, so a resume at an epoch's end reads none
             batches = iter(loader)
             for position in range(progress.steps_in_epoch * accumulation, micro_batches):
                 batch = next(batches)
                 seen.extend((failure.path, failure.reason, progress.epoch) for failure in batch.failures)
                 epoch_batches, epoch_clips = epoch_batches + 1, epoch_clips + len(batch)
-                pending += 1
+                pending, step_clips = pending + 1, step_clips + len(batch)
                 last_of_step = pending == accumulation or position == micro_batches - 1
                 # Under DDP every rank must run backward, which all-reduces the gradients: a rank that
                 # skipped it would pair its next all-reduce with another rank's current one, or leave
@@ -172,27 +174,36 @@ def train_run(
                         with torch.autocast(device.type, dtype=_amp_dtype(config), enabled=config.optim.precision != "fp32"):
                             logits, class_embeddings = step_module(frames)
                             loss, parts = criterion(logits.float(), labels, class_embeddings.float())
-                        scaler.scale(loss * (1.0 if len(batch) else 0.0) / accumulation).backward()
+                        # weighted as if the step read all its clips; corrected below once it is known
+                        scaler.scale(loss * (len(batch) / micro_batch) / accumulation).backward()
                 if len(batch):
-                    losses.append((loss.detach(), parts))  # read at logging: .item() waits for the GPU
-                    window_clips += len(batch)
+                    window.add(loss, parts, len(batch))  # read at logging: .item() waits for the GPU
                 if not last_of_step:
                     continue
-                pending = 0
-                _optimizer_step(model, optimizer, scaler, config)
+                read = clips_of_step(step_clips, world)
+                pending = step_clips = 0
+                window.clips += read
+                if read:
+                    mean_over_clips_read(optimizer, micro_batch * accumulation * world.world_size, read)
+                    _optimizer_step(model, optimizer, scaler, config)
+                else:  # no process read a clip: AdamW would still move the weights on zero gradients
+                    optimizer.zero_grad(set_to_none=True)
+                    optimizer.step()  # moves nothing without gradients; the scheduler warns if it steps first
                 scheduler.step()
                 progress.global_step += 1
                 progress.steps_in_epoch += 1
-                if metrics and losses and (progress.global_step % config.run.log_every_steps == 0 or progress.steps_in_epoch == steps_per_epoch):
+                due = progress.global_step % config.run.log_every_steps == 0 or progress.steps_in_epoch == steps_per_epoch
+                if due and window.clips:  # the same on every rank: logging all-reduces the losses
                     elapsed = time.perf_counter() - window_start
-                    row = _step_row(progress, losses, optimizer, window_clips * world.world_size / max(elapsed, 1e-9))
-                    metrics.append(**row)
-                    on_event({"event": "step", **row, "steps_per_epoch": steps_per_epoch, "memory": _gpu_memory(device)})
-                    window_start, window_clips, losses = time.perf_counter(), 0, []
+                    row = _step_row(progress, window.clips, window.means(device, world), optimizer, elapsed)
+                    if metrics:
+                        metrics.append(**row)
+                        on_event({"event": "step", **row, "steps_per_epoch": steps_per_epoch, "memory": _gpu_memory(device)})
+                    window_start = time.perf_counter()
                 if config.run.checkpoint_every_steps and progress.global_step % config.run.checkpoint_every_steps == 0:
                     save_last()
                     on_event({"event": "checkpoint", "step": progress.global_step})
-                if interrupt.raised:
+                if any_process(interrupt.raised, world):
                     save_last()
                     raise Interrupted(f"interrupted at step {progress.global_step}; saved. Resume with: msta train --resume {run_dir}")
             if metrics:
@@ -261,7 +272,8 @@ def _criterion(config: Config, model: MstaModel, class_names: list[str]) -> Msta
     )
 
 
-def _batching(config: Config, world: Distributed) -> tuple[int, int]:
+def batching(config: Config, world: Distributed) -> tuple[int, int]:
+    """(micro-batch size, accumulation steps) per process; InputError if batch_size does not split so."""
     micro, total = config.optim.micro_batch_size, config.optim.batch_size
     per_step = micro * world.world_size
     if total % per_step:
@@ -280,22 +292,16 @@ def _optimizer_step(model: MstaModel, optimizer, scaler, config: Config) -> None
     optimizer.zero_grad(set_to_none=True)
 
 
-def _step_row(progress: Progress, losses: list, optimizer, clips_per_second: float) -> dict:
+def _step_row(progress: Progress, clips: int, losses: dict[str, float], optimizer, elapsed: float) -> dict:
+    """A metrics.csv row for the steps since the last one: every process's clips and losses."""
     return {
         "kind": "step",
         "epoch": progress.epoch,
         "step": progress.global_step,
-        "loss": _mean(loss for loss, _ in losses),
-        "ce": _mean(parts["ce"] for _, parts in losses),
-        "consistency": _mean(parts["consistency"] for _, parts in losses),
+        **losses,
         "lr": optimizer.param_groups[0]["lr"],
-        "clips_per_s": round(clips_per_second, 2),
+        "clips_per_s": round(clips / max(elapsed, 1e-9), 2),
     }
-
-
-def _mean(values: Iterator[torch.Tensor]) -> float:
-    """The mean of 0-d tensors as a rounded float, read off the device once."""
-    return round(torch.stack(list(values)).float().mean().item(), 6)
 
 
 def _require_some_clips(counts: list[tuple[int, int]], epoch: int, problems: ProblemsLog) -> None:
@@ -331,6 +337,14 @@ def _gpu_memory(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
+def process_seed(seed: int, rank: int) -> int:
+    """The main process keeps the recipe's seed (a single-process run's streams stay as they were);
+    the others get a hash of (seed, rank), not seed + rank, which is another seed's main process."""
+    if rank == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"msta seed {seed} rank {rank}".encode()).digest()[:8], "little")
+
+
 def _seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -356,7 +370,7 @@ def _problems_kept_on_crash(problems: ProblemsLog, seen: list[tuple[str, str, in
 
 
 class _InterruptFlag:
-    """Turns the first SIGINT into a flag the loop checks after each step (save, then exit)."""
+    """Turns the first SIGINT into a flag the processes agree on at each step (all save, then exit)."""
 
     def __init__(self) -> None:
         self.raised = False

@@ -1,3 +1,5 @@
+import pytest
+
 from msta_cli.core.data.sharding import ShardedSampler
 
 
@@ -15,3 +17,11 @@ def test_order_is_seeded_per_epoch_and_resumable_mid_epoch():
     sampler.set_epoch(2, start=6)
     assert list(sampler) == epoch_two[6:] and len(sampler) == 4
     assert list(ShardedSampler(10, seed=4).shard()) != list(ShardedSampler(10, seed=5).shard())
+
+
+@pytest.mark.parametrize(("size", "world_size"), [(1, 3), (2, 5), (1, 8), (3, 2)])
+def test_fewer_samples_than_ranks_still_give_every_rank_the_same_count(size, world_size):
+    """A rank with fewer samples would run fewer steps, and DDP's collectives would hang."""
+    shards = [ShardedSampler(size, rank, world_size, seed=1).shard() for rank in range(world_size)]
+    assert {len(shard) for shard in shards} == {-(-size // world_size)}
+    assert set().union(*shards) == set(range(size))
