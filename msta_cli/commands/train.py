@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import parse_args, run
 
-from msta_cli.commands.errors import exits_on_errors
+from msta_cli.commands.errors import EXIT_BAD_INPUT, EXIT_FAILURE, exits_on_errors, stderr
 from msta_cli.commands.progress import TrainingReporter
 from msta_cli.commands.tables import rich_table
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.runner import require_scored
 from msta_cli.core.model import create_model, parameter_summary
-from msta_cli.core.protocols import run_protocol
-from msta_cli.core.training.distributed import broadcast_object, init_distributed, resolve_device, shutdown
-from msta_cli.core.training.run_directory import CONFIG, new_run_directory
+from msta_cli.core.protocols import plan_runs, prepare_protocol, run_protocol
+from msta_cli.core.training.distributed import Distributed, barrier, init_distributed, resolve_device, shutdown
+from msta_cli.core.training.run_directory import new_run_directory, resume_config
 
 console = Console()
 
@@ -37,49 +39,83 @@ def train(
     nproc: int = typer.Option(0, "--nproc", help="Start N processes with torchrun (one per GPU); 0 = this process only."),
 ) -> None:
     """Train MSTA adapters: every run of the recipe's protocol, then evaluation and the result table."""
-    config = _load(recipe, overrides or [], resume)
+    overrides = overrides or []
+    if resume is not None and recipe is not None:
+        if "=" not in str(recipe):
+            raise InputError("--resume takes the recipe from RUN_DIR/config.yaml; drop the recipe argument")
+        recipe, overrides = None, [str(recipe), *overrides]  # the recipe slot caught the first override
+    if nproc < 0:
+        raise InputError(f"--nproc {nproc}: give the number of processes to start (1 or more), or leave it out")
+    config = _load(recipe, overrides, resume)
     if dry_run:
         _dry_run(config, json_output)
         return
     if nproc:
-        _launch_torchrun(config, nproc, recipe, overrides or [], resume)
+        _launch_torchrun(config, nproc, recipe, overrides, resume)
         return
     device = resolve_device(config.run.device)
     world = init_distributed(device)
     try:
-        run_dir = resume or Path(broadcast_object(str(new_run_directory(config)) if world.is_main else None, world))
+        try:
+            run_dir, runs = prepare_protocol(config, resume, world)
+        except InputError as error:
+            _stop_every_process(error, world)
         reporter = TrainingReporter() if world.is_main else (lambda event: None)
         if world.is_main:
             console.print(f"run directory: {run_dir}")
-        results, table = run_protocol(config, run_dir, world, device, resume=resume is not None, on_event=reporter)
+        results, table = run_protocol(config, run_dir, runs, world, device, resume is not None, reporter)
         if world.is_main:
             reporter.close()
             console.print(rich_table(table, f"{config.protocol.kind} results ({run_dir})"))
             require_scored(results, config, run_dir)
+    except MstaError as error:
+        if world.is_main:
+            raise
+        # What a run raises comes after a collective (a gather, a barrier), so rank 0 raises it
+        # too, and prints it alone.
+        raise typer.Exit(EXIT_BAD_INPUT if isinstance(error, InputError) else EXIT_FAILURE) from None
     finally:
         shutdown(world)
 
 
+def _stop_every_process(error: InputError, world: Distributed) -> NoReturn:
+    """An input error every process raised (prepare_protocol agrees on them): rank 0 prints it,
+    and the others wait until it has, since torchrun stops the rest when one process exits."""
+    if world.is_main:
+        stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    barrier(world)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def _load(recipe: Path | None, overrides: list[str], resume: Path | None) -> Config:
-    if resume is None:
-        if recipe is None:
-            raise InputError("give a recipe (e.g. recipes/base2novel.yaml) or --resume RUN_DIR")
-        return load_config(recipe, overrides)
-    if recipe is not None:
-        if "=" not in str(recipe):
-            raise InputError("--resume takes the recipe from RUN_DIR/config.yaml; drop the recipe argument")
-        overrides = [str(recipe), *overrides]  # the recipe slot caught the first override
-    if not (resume / CONFIG).is_file():
-        raise InputError(f"--resume {resume}: not a run directory (no {CONFIG})")
-    return load_config(resume / CONFIG, overrides)
+    if resume is not None:
+        return resume_config(resume, overrides)
+    if recipe is None:
+        raise InputError("give a recipe (e.g. recipes/base2novel.yaml) or --resume RUN_DIR")
+    return load_config(recipe, overrides)
 
 
 def _launch_torchrun(config: Config, nproc: int, recipe: Path | None, overrides: list[str], resume: Path | None) -> None:
-    """Re-run this command under PyTorch's own launcher, with the run directory fixed up front."""
-    arguments = ["--resume", str(resume)] if resume else [str(recipe), *overrides, f"output_dir={new_run_directory(config)}"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "msta_cli", "train", *arguments]
-    console.print(" ".join(command), highlight=False)
-    raise typer.Exit(subprocess.call(command))
+    """Check the input here, then re-run this command under PyTorch's own launcher, with the run
+    directory fixed up front; exits with the processes' exit code, without the launcher's traceback."""
+    run_dir = resume or new_run_directory(config)
+    plan_runs(config, run_dir, Distributed(world_size=nproc), resume is not None)
+    arguments = ["--resume", str(resume), *overrides] if resume else [str(recipe), *overrides, f"output_dir={run_dir}"]
+    launcher = ["--standalone", f"--nproc-per-node={nproc}", "-m", "msta_cli", "train", *arguments]
+    console.print(" ".join(["torchrun", *launcher]), highlight=False)
+    raise typer.Exit(_torchrun(launcher))
+
+
+def _torchrun(arguments: list[str]) -> int:
+    """torchrun ARGUMENTS in this process: the exit code of rank 0 (or of the first process that failed)."""
+    try:
+        run(parse_args(arguments))
+    except ChildFailedError as error:
+        failure = error.failures.get(0) or error.get_first_failure()[1]
+        return failure.exitcode if failure.exitcode > 0 else EXIT_FAILURE
+    except SignalException:  # Ctrl-C: the processes save a checkpoint and say how to resume
+        return EXIT_FAILURE
+    return 0
 
 
 def _dry_run(config: Config, json_output: bool) -> None:

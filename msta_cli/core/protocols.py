@@ -10,25 +10,30 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import pandas as pd
 import torch
 
 from msta_cli.core.checkpoint import load_adapter
-from msta_cli.core.config import Config
+from msta_cli.core.config import Config, dump_config
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError
 from msta_cli.core.evaluation.evaluator import check_eval_sets
 from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model, model_directory
 from msta_cli.core.evaluation.tables import protocol_table
 from msta_cli.core.model import create_model
-from msta_cli.core.training.distributed import Distributed
-from msta_cli.core.training.run_directory import start_run_directory, write_table
-from msta_cli.core.training.trainer import train_run
+from msta_cli.core.training.distributed import Distributed, broadcast_object, gather_objects
+from msta_cli.core.training.run_directory import (
+    CHECKPOINTS, CONFIG, check_world_size, new_run_directory, record_config, start_run_directory, write_table,
+)
+from msta_cli.core.training.state import restore_checkpoint
+from msta_cli.core.training.trainer import batching, train_run
 from msta_cli.core.training.training_data import TrainingData, load_training_data
 
 RESULTS = "results.csv"
+FINISHED, CONTINUE, START = "finished", "continue", "start"
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,8 +44,13 @@ class PlannedRun:
     data: TrainingData
 
 
-def plan_runs(config: Config, run_dir: Path) -> list[PlannedRun]:
-    """Every training run of the protocol, with its lists read and checked up front."""
+def plan_runs(config: Config, run_dir: Path, world: Distributed, resume: bool = False) -> list[PlannedRun]:
+    """Every training run of the protocol, with its lists read and every input checked up front,
+    so that bad input exits with 2 and leaves nothing behind. `--nproc` calls it in the launching
+    process too, with `world` standing for the processes it is about to start."""
+    if resume:
+        check_world_size(run_dir, world.world_size)
+    batching(config, world)
     kind = config.protocol.kind
     names = [eval_set.name for eval_set in config.eval.sets]
     if kind == "base2novel" and not {"base", "novel"} <= set(names):
@@ -67,42 +77,68 @@ def plan_runs(config: Config, run_dir: Path) -> list[PlannedRun]:
     return runs
 
 
+def prepare_protocol(config: Config, resume: Path | None, world: Distributed) -> tuple[Path, list[PlannedRun]]:
+    """The run directory (`resume`, or a new one named by rank 0: a timestamp must be the same on
+    every process) and its planned runs, before anything is written. An input error on any process
+    is raised on all of them, so none is left waiting in a collective for one that stopped."""
+    run_dir = resume
+    if run_dir is None:
+        named = _on_every_process(lambda: str(new_run_directory(config)) if world.is_main else None, world)
+        run_dir = Path(broadcast_object(named, world))
+    runs = _on_every_process(lambda: plan_runs(config, run_dir, world, resume is not None), world)
+    return run_dir, runs
+
+
+def _on_every_process(check: Callable[[], T], world: Distributed) -> T:
+    """`check()` in this process; the first InputError any process's check raised, raised on all."""
+    try:
+        result, error = check(), None
+    except InputError as failure:
+        result, error = None, str(failure)
+    errors = [message for message in gather_objects(error, world) if message is not None]
+    if errors:
+        raise InputError(errors[0])
+    return result
+
+
 def run_protocol(
     config: Config,
     run_dir: Path,
+    runs: list[PlannedRun],
     world: Distributed,
     device: torch.device,
     resume: bool = False,
     on_event: Callable[[dict], None] = lambda event: None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and evaluate every run (skipping finished ones on resume); returns (results, table)."""
-    runs = plan_runs(config, run_dir)
-    if world.is_main and not resume:
-        start_run_directory(run_dir, config, world.world_size, device)
+    """Train and evaluate every planned run; returns (results, table).
+
+    On resume a run continues from its last checkpoint, or starts again from step 0 if it was
+    killed before its first; a finished run trained with the config given now is not trained or
+    evaluated again. config.yaml records the config given now (a resume's overrides included).
+    """
+    if world.is_main:
+        if resume:
+            record_config(run_dir, config)
+        else:
+            start_run_directory(run_dir, config, world.world_size, device)
     rows = []
     if config.eval.zero_shot_baseline:
         baseline = create_model(config, device, adapters=False)
         rows += evaluate_model(baseline, config, ZERO_SHOT, "", model_directory(run_dir, ZERO_SHOT, ""), world, device, on_event)
     for run in runs:
-        finished = run.directory / RESULTS
-        if resume and finished.is_file() and run.directory != run_dir:
-            previous = pd.read_csv(finished, keep_default_na=False)
-            if (previous["scored"] > 0).all():
-                rows += previous.to_dict("records")
-                continue
-            # a test set no video of which could be scored (data since fixed?): evaluate again;
-            # the finished training is resumed from its last checkpoint and does nothing
-        continuing = resume and (run.directory / "checkpoints" / "last").exists()
-        if world.is_main and run.directory != run_dir and not continuing:
-            start_run_directory(run.directory, run.config, world.world_size, device)
+        # decided on the main process alone, which renames and writes as it decides
+        step = broadcast_object(_next_step(run, run_dir, world, device, resume) if world.is_main else None, world)
+        if step == FINISHED:
+            rows += pd.read_csv(run.directory / RESULTS, keep_default_na=False).to_dict("records")
+            continue
         on_event({"event": "run", "label": run.label or config.name})
-        outcome = train_run(run.config, run.directory, run.data, world, device, continuing, on_event)
+        outcome = train_run(run.config, run.directory, run.data, world, device, step == CONTINUE, on_event)
         model = outcome.model
         if config.eval.model_selection != "last":
-            load_adapter(model, run.directory / "checkpoints" / "best")
+            load_adapter(model, run.directory / CHECKPOINTS / "best")
         run_rows = evaluate_model(model, run.config, "MSTA", run.label, run.directory, world, device, on_event)
         if world.is_main and run.directory != run_dir:
-            write_table(finished, pd.DataFrame(run_rows))
+            write_table(run.directory / RESULTS, pd.DataFrame(run_rows))
         rows += run_rows
     results = pd.DataFrame(rows)
     table = protocol_table(config.protocol.kind, results)
@@ -110,3 +146,29 @@ def run_protocol(
         write_table(run_dir / RESULTS, results)
         write_table(run_dir / "protocol.csv", table)
     return results, table
+
+
+def _next_step(run: PlannedRun, run_dir: Path, world: Distributed, device: torch.device, resume: bool) -> str:
+    """Main process: FINISHED for a run a resume finds trained with the config given now and
+    scored on every set; else CONTINUE from its last checkpoint (put back, with `best`, if a kill
+    left it retired), recording its config; else START afresh (the run directory of a single run
+    was started with the protocol's)."""
+    finished = run.directory / RESULTS
+    if resume and finished.is_file() and run.directory != run_dir and _trained_with(run):
+        if (pd.read_csv(finished, keep_default_na=False)["scored"] > 0).all():
+            return FINISHED
+        # a test set no video of which could be scored (data since fixed?): evaluate again;
+        # the finished training is resumed from its last checkpoint and does nothing
+    if resume and restore_checkpoint(run.directory / CHECKPOINTS / "last"):
+        restore_checkpoint(run.directory / CHECKPOINTS / "best")
+        record_config(run.directory, run.config)
+        return CONTINUE
+    if resume or run.directory != run_dir:
+        start_run_directory(run.directory, run.config, world.world_size, device)
+    return START
+
+
+def _trained_with(run: PlannedRun) -> bool:
+    """Whether the run's recorded config is its config now (a resume may extend optim.epochs)."""
+    recorded = run.directory / CONFIG
+    return recorded.is_file() and recorded.read_text() == dump_config(run.config)

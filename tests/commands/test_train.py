@@ -11,7 +11,9 @@ import yaml
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
+from msta_cli.commands import train as train_command
 from msta_cli.core.data import dataset, decoding
+from msta_cli.core.training import run_directory, trainer
 from msta_cli.core.data.dataset import VideoClipDataset
 from msta_cli.core.data.sharding import ShardedSampler
 from tests.helpers.datasets import tiny_recipe, write_base_to_novel_lists, write_recipe
@@ -122,6 +124,7 @@ def test_base_to_novel_protocol_runs_every_seed_and_reports_hm(tmp_path, colour_
         ({"data": {"train_split": "empty.csv"}}, "empty.csv: no rows after the header"),
         ({"eval": {"sets": [{"name": "t", "split": "nope.csv", "labels": "labels.csv"}]}}, "nope.csv: file not found"),
         ({"loss": {"consistency_weight": 1.0}}, "loss.descriptions: set either `file`"),
+        ({"optim": {"batch_size": 4, "micro_batch_size": 3}}, "optim.batch_size 4 is not a multiple of micro_batch_size 3 x 1 processes"),
     ],
 )
 def test_bad_inputs_exit_2_naming_the_file_and_write_nothing(tmp_path, colour_dataset, tiny_backbone_name, change, message):
@@ -134,7 +137,7 @@ def test_bad_inputs_exit_2_naming_the_file_and_write_nothing(tmp_path, colour_da
     result = runner.invoke(app, ["train", recipe, f"output_dir={run_dir}"])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.stderr.split())
-    assert not run_dir.exists()
+    assert not run_dir.exists() and "run directory" not in result.output
 
 
 def test_resume_continues_a_finished_run_without_retraining(tmp_path, colour_dataset, tiny_backbone_name):
@@ -145,6 +148,7 @@ def test_resume_continues_a_finished_run_without_retraining(tmp_path, colour_dat
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert metrics["epoch"].max() == 1 and metrics["step"].is_monotonic_increasing
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]["epochs"] == 2  # what it trained
     assert runner.invoke(app, ["train", "--resume", str(tmp_path / "nowhere")]).exit_code == 2
 
 
@@ -291,7 +295,127 @@ def test_nproc_starts_torchrun_with_gloo_and_two_processes(tmp_path, colour_data
     assert "epoch 0: 3 training video(s) could not be read so far; training goes on without them" in finished.stderr
     assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    # 20 videos / (micro 1 x 2 processes), accumulation 1; the main process logs the steps it had a video in
-    assert metrics.query("kind == 'step'")["step"].tolist() == [step for step in range(1, 11) if step not in bad_steps[0]]
+    # 20 videos / (micro 1 x 2 processes), accumulation 1; logged: every step in which some process read a video
+    assert metrics.query("kind == 'step'")["step"].tolist() == [step for step in range(1, 11) if not (step in bad_steps[0] and step in bad_steps[1])]
     assert pd.read_csv(run_dir / "results.csv")["videos"].tolist() == [9]
     assert pd.read_csv(run_dir / "problems.csv")["path"].tolist() == sorted(bad.values())  # gathered from both ranks
+
+
+class _Killed(Exception):
+    """Stands for a SIGKILL in an in-process run: nothing after it runs."""
+
+
+def _metric_rows(run_dir) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "metrics.csv").drop(columns=["clips_per_s"])
+
+
+def test_resume_after_a_kill_repeats_no_step_also_between_a_saves_renames_or_before_the_first_save(
+    tmp_path, colour_dataset, tiny_backbone_name, monkeypatch
+):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, run={"checkpoint_every_steps": 1}))
+    straight = tmp_path / "straight"
+    assert runner.invoke(app, ["train", recipe, f"output_dir={straight}"]).exit_code == 0
+    save, append = trainer.save_training_checkpoint, run_directory.MetricsLog.append
+
+    def save_then_die(directory, *args):
+        save(directory, *args)
+        if args[-2].global_step == 3:
+            raise _Killed
+
+    renamed = tmp_path / "renamed"  # killed after step 3's checkpoint, then as if between its two renames
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "save_training_checkpoint", save_then_die)
+        assert isinstance(runner.invoke(app, ["train", recipe, f"output_dir={renamed}"]).exception, _Killed)
+    (renamed / "checkpoints" / "last").rename(renamed / "checkpoints" / ".last.old")
+
+    def append_then_die(self, **row):
+        append(self, **row)
+        if row["step"] == 2:
+            raise _Killed
+
+    unsaved = tmp_path / "unsaved"  # killed at step 2, before any checkpoint
+    with monkeypatch.context() as patch:
+        patch.setattr(run_directory.MetricsLog, "append", append_then_die)
+        result = runner.invoke(app, ["train", recipe, f"output_dir={unsaved}", "run.checkpoint_every_steps=0"])
+        assert isinstance(result.exception, _Killed)
+    assert _metric_rows(unsaved)["step"].tolist() == [1, 2] and not (unsaved / "checkpoints" / "last").exists()
+
+    for run_dir in (renamed, unsaved):
+        result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+        assert result.exit_code == 0, result.output
+        pd.testing.assert_frame_equal(_metric_rows(straight), _metric_rows(run_dir))
+        final = (straight / "checkpoints" / "last" / "adapter.safetensors").read_bytes()
+        assert (run_dir / "checkpoints" / "last" / "adapter.safetensors").read_bytes() == final
+
+
+def test_resume_refuses_another_process_count_and_changes_to_what_was_trained(
+    tmp_path, colour_dataset, tiny_backbone_name, monkeypatch
+):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, optim={"epochs": 1}))
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["train", recipe, f"output_dir={run_dir}"]).exit_code == 0
+    recorded = (run_dir / "config.yaml").read_text()
+    launched = []
+    monkeypatch.setattr(train_command, "_torchrun", lambda arguments: launched.append(arguments) or 0)
+
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "--nproc", "2"])
+    assert result.exit_code == 2 and not launched
+    assert "made with 1 process(es) and must resume with 1 (without --nproc), not 2" in " ".join(result.stderr.split())
+
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "adapter.bottleneck=8", "data.num_frames=2", "optim.epochs=3"])
+    assert result.exit_code == 2
+    assert "adapter.bottleneck, data.num_frames cannot change in a run that has started" in " ".join(result.stderr.split())
+    assert (run_dir / "config.yaml").read_text() == recorded
+
+    environment = json.loads((run_dir / "env.json").read_text())
+    (run_dir / "env.json").write_text(json.dumps({**environment, "world_size": 2}))
+    result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    assert result.exit_code == 2 and "made with 2 process(es) and must resume with 2 (--nproc 2), not 1" in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=3", "--nproc", "2"])
+    assert result.exit_code == 0, result.output
+    assert launched == [["--standalone", "--nproc-per-node=2", "-m", "msta_cli", "train", "--resume", str(run_dir), "optim.epochs=3"]]
+
+
+def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path, colour_dataset, tiny_backbone_name):
+    sets = [{"name": name, "split": "test.csv", "labels": "labels.csv"} for name in ("base", "novel")]
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, protocol={"kind": "base2novel", "seeds": [1]}, optim={"epochs": 1},
+                         eval={"sets": sets})
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={run_dir}"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=2"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(run_dir / "seed1" / "metrics.csv").query("kind == 'epoch'")["epoch"].tolist() == [0, 1]
+    for config in (run_dir / "config.yaml", run_dir / "seed1" / "config.yaml"):
+        assert yaml.safe_load(config.read_text())["optim"]["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["data.train_split=nonexist.csv", "--nproc", "2"], "nonexist.csv: file not found"),
+        (["optim.micro_batch_size=4", "--nproc", "2"], "optim.batch_size 4 is not a multiple of micro_batch_size 4 x 2 processes"),
+        (["--nproc", "-1"], "--nproc -1: give the number of processes to start (1 or more)"),
+    ],
+)
+def test_nproc_checks_the_input_before_starting_any_process(tmp_path, colour_dataset, tiny_backbone_name, monkeypatch, arguments, message):
+    monkeypatch.setattr(train_command, "_torchrun", lambda arguments: pytest.fail("torchrun started"))
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}", *arguments])
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()).count(message) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_torchrun_prints_an_input_error_once_and_no_process_traceback(tmp_path, colour_dataset, tiny_backbone_name):
+    """Every process finds the run directory taken; rank 0 alone says so, and no rank waits in a
+    collective for another that has stopped."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("name: earlier\n")
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+               "-m", "msta_cli", "train", recipe, f"output_dir={run_dir}"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert finished.returncode != 0
+    assert finished.stderr.count("a run already exists here") == 1, finished.stderr[-3000:]
+    assert "[rank" not in finished.stderr and "Connection reset" not in finished.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 import torch
 
 import msta_cli
-from msta_cli.core.config import Config, dump_config
+from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
 
@@ -24,6 +25,14 @@ ENVIRONMENT = "env.json"
 METRICS = "metrics.csv"
 PROBLEMS = "problems.csv"
 PROBLEM_FIELDS = ["path", "reason", "epoch"]
+CHECKPOINTS = "checkpoints"
+# Keys an override may change on --resume: more epochs, and how the run executes and is evaluated.
+# Any other change (model, adapter, data, loss, optimizer, seed, protocol, model selection) would
+# make the checkpoint the product of a different recipe than config.yaml records.
+RESUMABLE_KEYS = (
+    "optim.epochs", "data.workers", "eval.views", "eval.sets", "eval.batch_size", "eval.zero_shot_baseline",
+    "run.device", "run.checkpoint_every_steps", "run.log_every_steps", "run.compile", "run.activation_checkpointing",
+)
 METRIC_FIELDS = ["kind", "epoch", "step", "loss", "ce", "consistency", "lr", "clips_per_s", "split", "top1", "top5", "mean_class"]
 
 
@@ -36,9 +45,58 @@ def new_run_directory(config: Config, base: str | Path = "runs") -> Path:
 
 
 def start_run_directory(path: Path, config: Config, world_size: int, device: torch.device) -> None:
+    """Record the config and environment of a run that trains from step 0, dropping what an attempt
+    killed before its first checkpoint logged (metrics.csv is appended to, so it would hold the
+    same steps twice)."""
     path.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path / CONFIG, dump_config(config))
+    for logged in (path / METRICS, path / PROBLEMS):
+        logged.unlink(missing_ok=True)
+    shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
+    record_config(path, config)
     write_text_atomic(path / ENVIRONMENT, json.dumps(environment(world_size, device), indent=2) + "\n")
+
+
+def record_config(path: Path, config: Config) -> None:
+    """config.yaml: the config the run trains with (a resume's overrides included)."""
+    write_text_atomic(path / CONFIG, dump_config(config))
+
+
+def resume_config(path: Path, overrides: list[str]) -> Config:
+    """The run's recorded config with a resume's overrides, refusing changes to anything but
+    RESUMABLE_KEYS: the rest shaped the checkpoint the run continues from."""
+    if not (path / CONFIG).is_file():
+        raise InputError(f"--resume {path}: not a run directory (no {CONFIG})")
+    recorded = load_config(path / CONFIG)
+    config = load_config(path / CONFIG, overrides)
+    fixed = [key for key in _changed_keys(config_to_dict(recorded), config_to_dict(config)) if key not in RESUMABLE_KEYS]
+    if fixed:
+        raise InputError(
+            f"--resume {path}: {', '.join(fixed)} cannot change in a run that has started (its checkpoints were "
+            f"trained with {CONFIG}'s values); start a new run instead. A resume may change: {', '.join(RESUMABLE_KEYS)}"
+        )
+    return config
+
+
+def _changed_keys(recorded: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts (lists compare whole)."""
+    changed = []
+    for key, value in current.items():
+        if isinstance(value, dict):
+            changed += _changed_keys(recorded[key], value, f"{prefix}{key}.")
+        elif recorded[key] != value:
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
+def check_world_size(path: Path, world_size: int) -> None:
+    """Refuse to resume on another number of processes: each process continues the random
+    streams and the data shard of its rank, so only the same world size resumes exactly."""
+    recorded = json.loads((path / ENVIRONMENT).read_text()).get("world_size") if (path / ENVIRONMENT).is_file() else None
+    if recorded is not None and recorded != world_size:
+        raise InputError(
+            f"--resume {path}: this run was made with {recorded} process(es) and must resume with {recorded} "
+            f"({f'--nproc {recorded}' if recorded > 1 else 'without --nproc'}), not {world_size}"
+        )
 
 
 def environment(world_size: int, device: torch.device) -> dict:

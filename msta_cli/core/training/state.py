@@ -58,7 +58,7 @@ def save_training_checkpoint(
     }
     with atomic_path(staging / STATE_FILE) as temporary:
         torch.save(state, temporary)
-    retired = directory.with_name(f".{directory.name}.old")
+    retired = _retired(directory)
     shutil.rmtree(retired, ignore_errors=True)
     if directory.exists():
         directory.rename(retired)
@@ -74,23 +74,42 @@ def load_training_checkpoint(
     scaler: torch.amp.GradScaler,
     rank: int = 0,
 ) -> Progress:
+    """Restore everything `save_training_checkpoint` wrote; this process continues rank `rank`'s
+    random streams, so the checkpoint must come from a run of at least that many processes."""
     if not (directory / CONFIG_FILE).is_file():
-        recovered = directory.with_name(f".{directory.name}.old")
-        if (recovered / CONFIG_FILE).is_file():  # killed between the two renames of a save
-            recovered.rename(directory)
-        else:
-            raise InputError(f"{directory}: no checkpoint to resume from")
+        raise InputError(f"{directory}: no checkpoint to resume from")
     load_adapter(model, directory)
     state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
-    rng = state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]
+    saved_by = len(state["rng"])
+    if rank >= saved_by:  # another rank's stream would repeat its augmentations
+        raise InputError(f"{directory}: saved by a run of {saved_by} process(es); resume it with as many")
+    rng = state["rng"][rank]
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     random.setstate(rng["python"])
     return Progress(**state["progress"])
+
+
+def restore_checkpoint(directory: Path) -> bool:
+    """Whether `directory` holds a checkpoint to resume from, putting back one that a kill between
+    the two renames of a save left retired. Renames: call it on the main process only."""
+    if (directory / CONFIG_FILE).is_file():
+        return True
+    retired = _retired(directory)
+    if not (retired / CONFIG_FILE).is_file():
+        return False
+    shutil.rmtree(directory, ignore_errors=True)
+    retired.rename(directory)
+    return True
+
+
+def _retired(directory: Path) -> Path:
+    """Where a save moves the previous checkpoint until the new one is in place."""
+    return directory.with_name(f".{directory.name}.old")
 
 
 def rng_state() -> dict:

@@ -72,12 +72,30 @@ def test_a_base_to_novel_evaluation_of_one_set_gets_a_row_per_set():
 
 
 def test_few_shot_and_zero_shot_tables():
-    few = pd.DataFrame([{"method": "MSTA", "run": f"k{k}", "split": "test", "top1": float(k)} for k in (2, 4)])
-    assert few_shot_table(few).columns.tolist() == ["method", "k2", "k4"]
-    zero = pd.DataFrame([{"method": "MSTA", "run": "", "split": s, "top1": v} for s, v in (("h-1", 50.0), ("h-2", 54.0))])
+    few = pd.DataFrame([{"method": "MSTA", "run": f"k{k}", "split": "test", "top1": float(k), "selection": "last"} for k in (2, 4)])
+    assert few_shot_table(few).columns.tolist() == ["method", "k2", "k4", "selection"]
+    zero = pd.DataFrame([{"method": "MSTA", "run": "", "split": s, "top1": v, "selection": "last"} for s, v in (("h-1", 50.0), ("h-2", 54.0))])
     row = zero_shot_table(zero).iloc[0]
     assert row["mean"] == 52.0 and row["std"] == 2.0
 
 
 def test_optimistic_protocol_is_named_as_such():
     assert "optimistic" in OPTIMISTIC and "test set" in OPTIMISTIC
+
+
+def test_base_to_novel_rows_count_their_own_seeds_failures():
+    results = pd.DataFrame(_rows("MSTA", "seed1", 80.0, 50.0) + _rows("MSTA", "seed2", 70.0, 60.0))
+    results.loc[(results["run"] == "seed1") & (results["split"] == "base"), "failed"] = 2
+    results.loc[(results["run"] == "seed1") & (results["split"] == "novel"), "failed"] = 1
+    table = base_to_novel_table(results).set_index("run")
+    assert table["failed"].to_dict() == {"seed1": 3, "seed2": 0, "mean": 3}
+
+
+@pytest.mark.parametrize("kind", ["fewshot", "zeroshot", "supervised", "single", "base2novel"])
+def test_every_protocol_table_labels_a_best_on_test_run_optimistic(kind):
+    rows = [{**row, "top5": 90.0, "mean_class": 70.0, "videos": 10, "failed": 0} for row in _rows("MSTA", "k16", 80.0, 50.0)]
+    zero_shot = [{**row, "method": "zero-shot", "run": "", "selection": "-"} for row in rows]
+    results = pd.DataFrame(zero_shot + [{**row, "selection": OPTIMISTIC} for row in rows])
+    table = protocol_table(kind, results)
+    assert table.loc[table["method"] == "MSTA", "selection"].unique().tolist() == [OPTIMISTIC]
+    assert table.loc[table["method"] == "zero-shot", "selection"].unique().tolist() == ["-"]
