@@ -161,6 +161,7 @@ class EvalConfig:
     val_fraction: float = 0.1
     # Evaluate every N epochs for model selection (best-*); the final evaluation always runs.
     every_epochs: int = 1
+    # Videos per forward pass, per process (under torchrun each process evaluates its share).
     batch_size: int = 4
     # Also evaluate the frozen backbone without adapters (zero-shot CLIP) on the same sets.
     zero_shot_baseline: bool = True
