@@ -393,7 +393,7 @@ def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path
     ("arguments", "message"),
     [
         (["data.train_split=nonexist.csv", "--nproc", "2"], "nonexist.csv: file not found"),
-        (["optim.micro_batch_size=4", "--nproc", "2"], "optim.batch_size 4 is not a multiple of micro_batch_size 4 x 2 processes"),
+        (["optim.micro_batch_size=4", "--nproc", "2"], "optim.batch_size 4 is not a multiple of micro_batch_size 4 x 2 processes; e.g. optim.micro_batch_size=2"),
         (["--nproc", "-1"], "--nproc -1: give the number of processes to start (1 or more)"),
     ],
 )

@@ -279,6 +279,7 @@ def batching(config: Config, world: Distributed) -> tuple[int, int]:
     if total % per_step:
         raise InputError(
             f"optim.batch_size {total} is not a multiple of micro_batch_size {micro} x {world.world_size} processes"
+            + (f"; e.g. optim.micro_batch_size={total // world.world_size}" if total % world.world_size == 0 else "")
         )
     return micro, total // per_step
 
