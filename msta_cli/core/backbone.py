@@ -31,11 +31,51 @@ TINY = "msta-tiny"
 TINY_DIR = Path(__file__).resolve().parents[1] / "assets" / TINY
 
 
-@functools.cache
+# The weights files open_clip looks for in a `local-dir:` folder, in its order of preference.
+LOCAL_DIR_WEIGHTS = (
+    "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth",
+)
+
+
 def tiny_weights_digest() -> str:
     """msta-tiny's weights by content: a new msta version can ship other weights under the same name."""
-    digest = hashlib.sha256((TINY_DIR / "open_clip_model.safetensors").read_bytes()).hexdigest()
-    return f"sha256:{digest[:16]}"
+    return local_dir_weights_digest(TINY_DIR)
+
+
+def local_dir_weights_digest(folder: str | Path) -> str:
+    """A `local-dir:` folder's weights by content ("none" without any): other weights can be put
+    in the same folder, and adapters trained on the old ones must not load onto them silently."""
+    folder = Path(folder)
+    weights = next((folder / name for name in LOCAL_DIR_WEIGHTS if (folder / name).is_file()), None)
+    if weights is None:
+        candidates = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) + sorted(folder.glob("*.pth"))
+        weights = candidates[0] if candidates else None
+    if weights is None:
+        return "none"
+    stat = weights.stat()
+    return _file_digest(weights.resolve(), (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+
+
+@functools.cache
+def _file_digest(path: Path, version: tuple[int, ...]) -> str:
+    """Cached per file version (inode, size, times), so a large backbone is hashed once per process."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def local_dir_folder(name: str) -> Path | None:
+    """The folder of a `local-dir:` backbone name, else None."""
+    return Path(name.removeprefix("local-dir:")) if name.startswith("local-dir:") else None
+
+
+def absolute_backbone_name(name: str) -> str:
+    """`local-dir:` names with an absolute path, so a checkpoint finds its backbone from any folder."""
+    folder = local_dir_folder(name)
+    return name if folder is None else f"local-dir:{folder.resolve()}"
 
 
 @dataclass(frozen=True)

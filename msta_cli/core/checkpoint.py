@@ -9,38 +9,51 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 import msta_cli
-from msta_cli.core.backbone import TINY, tiny_weights_digest
+from msta_cli.core.backbone import (
+    TINY,
+    absolute_backbone_name,
+    local_dir_folder,
+    local_dir_weights_digest,
+    tiny_weights_digest,
+)
 from msta_cli.core.config import AdapterConfig, Config, ModelConfig, TextConfig
 from msta_cli.core.errors import InputError
-from msta_cli.core.files import atomic_path, write_text_atomic
+from msta_cli.core.files import write_bytes_atomic, write_text_atomic
 from msta_cli.core.model import MstaModel, create_model
 
 WEIGHTS_FILE = "adapter.safetensors"
 CONFIG_FILE = "adapter_config.json"
 FORMAT = "msta-adapter/1"
+CONFIG_KEYS = ("format", "msta_version", "backbone", "adapter", "templates", "preprocessing", "num_frames")
 
 
-def save_adapter(model: MstaModel, directory: str | Path) -> Path:
-    """Write the pair atomically (temp file, then rename), so a crash never leaves half a file."""
+def save_adapter(model: MstaModel, directory: str | Path, num_frames: int | None = None) -> Path:
+    """Write the pair atomically (temp file, then rename), so a crash never leaves half a file.
+
+    `num_frames` (frames per clip the adapters were trained or exported with) is recorded for a
+    checkpoint that leaves its run, such as an adapter export, which has no config.yaml beside it.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.adapters.state_dict().items()}
-    with atomic_path(directory / WEIGHTS_FILE) as temporary:
-        save_file(weights, temporary, metadata={"format": FORMAT})
-    write_text_atomic(directory / CONFIG_FILE, json.dumps(adapter_config_of(model), indent=2) + "\n")
+    # safetensors' save_file renames its own 0600 temporary file; msta's writer keeps the umask's mode.
+    write_bytes_atomic(directory / WEIGHTS_FILE, save(weights, metadata={"format": FORMAT}))
+    write_text_atomic(directory / CONFIG_FILE, json.dumps(adapter_config_of(model, num_frames), indent=2) + "\n")
     return directory
 
 
-def adapter_config_of(model: MstaModel) -> dict:
+def adapter_config_of(model: MstaModel, num_frames: int | None = None) -> dict:
     backbone = model.backbone
-    return {
+    config = {
         "format": FORMAT,
         "msta_version": msta_cli.__version__,
         "backbone": _backbone_identity(model),
@@ -48,17 +61,73 @@ def adapter_config_of(model: MstaModel) -> dict:
         "templates": model.templates,
         "preprocessing": dataclasses.asdict(backbone.preprocessing),
     }
+    if num_frames is not None:
+        config["num_frames"] = num_frames
+    return config
 
 
 def read_adapter_config(directory: str | Path) -> tuple[ModelConfig, AdapterConfig, list[str]]:
     """The backbone, adapter and templates a checkpoint was trained with, to rebuild its model."""
+    path = Path(directory) / CONFIG_FILE
     config = _read_config(Path(directory))
     backbone = config["backbone"]
+    folder = local_dir_folder(backbone["name"])
+    if folder is not None and not folder.is_dir():
+        raise InputError(
+            f"{path}: backbone folder {folder} not found; this path was recorded by the run that trained "
+            f"the adapters. Put the backbone folder back there, or set \"backbone\".\"name\" in {path} to "
+            "local-dir:NEW_FOLDER (its weights are checked against the recorded sha256)"
+        )
     return (
         ModelConfig(backbone=backbone["name"], pretrained=backbone["pretrained"]),
-        AdapterConfig(**config["adapter"]),
+        adapter_config_from(config["adapter"], path),
         list(config["templates"]),
     )
+
+
+def checkpoint_num_frames(directory: str | Path) -> int | None:
+    """Frames per clip recorded in the checkpoint (adapter exports), or None (older ones, runs)."""
+    return _read_config(Path(directory)).get("num_frames")
+
+
+def adapter_config_from(data: Any, path: Path) -> AdapterConfig:
+    """An `AdapterConfig` from stored JSON, checked first, so a damaged file is named, not a traceback.
+
+    Keys missing are defaults (files written before they existed); unknown ones are refused.
+    """
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: 'adapter' must be a mapping; got {data!r}")
+    hints = typing.get_type_hints(AdapterConfig)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise InputError(f"{path}: unknown adapter key(s) {', '.join(map(repr, unknown))}{_newer_msta()}")
+    for key, value in data.items():
+        if not _matches(hints[key], value):
+            raise InputError(f"{path}: 'adapter.{key}' must be {_describe(hints[key])}; got {value!r}")
+    return AdapterConfig(**data)
+
+
+def _matches(hint: Any, value: Any) -> bool:
+    """Whether a JSON value fits an `AdapterConfig` field's type (bool is no number here)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return value in typing.get_args(hint)
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(_matches(typing.get_args(hint)[0], item) for item in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) is hint
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    if typing.get_origin(hint) is list:
+        return "a list of integers"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[hint]
+
+
+def _newer_msta() -> str:
+    return f"; written by a newer msta? This is msta {msta_cli.__version__}"
 
 
 def model_from_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> MstaModel:
@@ -79,12 +148,17 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
             f"{directory}: a full fine-tuning run's checkpoint holds no backbone weights; "
             "its results are the ones its training run evaluated"
         )
-    expected, found = config["backbone"], _backbone_identity(model)
+    expected, found = dict(config["backbone"]), _backbone_identity(model)
+    expected["name"] = absolute_backbone_name(expected["name"])  # older checkpoints kept a relative path
+    local_dir = local_dir_folder(found["name"])
+    if local_dir is not None and not str(expected["pretrained"]).startswith("sha256:"):
+        expected["pretrained"] = found["pretrained"]  # recorded before msta hashed local-dir weights
     differences = [f"{key}: checkpoint {expected.get(key)!r}, model {found[key]!r}" for key in found if expected.get(key) != found[key]]
     if differences:
-        same_tiny = expected.get("name") == found["name"] == TINY
-        retrain = "; msta-tiny's weights have changed since, train the adapters again" if same_tiny else ""
-        raise InputError(f"{directory}: adapters were trained on a different backbone ({'; '.join(differences)}){retrain}")
+        raise InputError(
+            f"{directory}: adapters were trained on a different backbone ({'; '.join(differences)})"
+            f"{_changed_weights(expected, found, local_dir)}"
+        )
     try:
         weights = load_file(directory / WEIGHTS_FILE)
     except (FileNotFoundError, SafetensorError) as error:
@@ -100,11 +174,29 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
     model.adapters.load_state_dict(weights, strict=True)
 
 
+def _changed_weights(expected: dict, found: dict, local_dir: Path | None) -> str:
+    """The likely cause when only the weights differ under the same backbone name."""
+    if expected["name"] != found["name"] or expected.get("pretrained") == found["pretrained"]:
+        return ""
+    if found["name"] == TINY:
+        return "; msta-tiny's weights have changed since, train the adapters again"
+    if local_dir is not None:
+        return f"; the weights in {local_dir} are not the ones the adapters were trained on: restore them, or train again"
+    return ""
+
+
 def _backbone_identity(model: MstaModel) -> dict:
     backbone = model.backbone
+    local_dir = local_dir_folder(backbone.name)
+    if backbone.name == TINY:
+        pretrained = tiny_weights_digest()
+    elif local_dir is not None:
+        pretrained = local_dir_weights_digest(local_dir)
+    else:
+        pretrained = _weights_identity(backbone.pretrained)
     return {
-        "name": backbone.name,
-        "pretrained": tiny_weights_digest() if backbone.name == TINY else _weights_identity(backbone.pretrained),
+        "name": absolute_backbone_name(backbone.name),
+        "pretrained": pretrained,
         "vision_width": backbone.vision_width,
         "text_width": backbone.text_width,
         "vision_layers": len(backbone.vision_blocks),
@@ -126,6 +218,28 @@ def _read_config(directory: Path) -> dict:
         raise InputError(f"{path}: not found; an adapter checkpoint is a folder with {WEIGHTS_FILE} and {CONFIG_FILE}") from None
     except json.JSONDecodeError as error:
         raise InputError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
-    if config.get("format") != FORMAT:
-        raise InputError(f"{path}: not an msta adapter config (format {config.get('format')!r}, expected {FORMAT!r})")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        raise InputError(f"{path}: not an msta adapter config (format {found!r}, expected {FORMAT!r})")
+    _check_config(path, config)
     return config
+
+
+def _check_config(path: Path, config: dict) -> None:
+    """Refuse a damaged or foreign config before any of it is used (adapter keys: `adapter_config_from`)."""
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}{_newer_msta()}")
+    missing = [key for key in ("backbone", "adapter", "templates") if key not in config]
+    if missing:
+        raise InputError(f"{path}: missing {', '.join(map(repr, missing))}; the file is damaged, save or export the checkpoint again")
+    backbone = config["backbone"]
+    if not isinstance(backbone, dict) or not all(isinstance(backbone.get(key), str) for key in ("name", "pretrained")):
+        raise InputError(f"{path}: 'backbone' must be a mapping with string 'name' and 'pretrained'; got {backbone!r}")
+    templates = config["templates"]
+    if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
+        raise InputError(f"{path}: 'templates' must be a non-empty list of strings; got {templates!r}")
+    adapter_config_from(config["adapter"], path)
+    frames = config.get("num_frames")
+    if frames is not None and (type(frames) is not int or frames < 1):
+        raise InputError(f"{path}: 'num_frames' must be a positive integer; got {frames!r}")

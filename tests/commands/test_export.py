@@ -1,9 +1,12 @@
 import json
+import os
 import shutil
+import stat
 
 import numpy as np
 import open_clip.factory
 import pytest
+from safetensors import safe_open
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
@@ -146,3 +149,32 @@ def test_export_mistakes_are_exit_code_2(setup):
         assert result.exit_code == 2 and message in result.stderr, result.output
     result = runner.invoke(app, ["export", str(setup / "videos"), "--format", "adapter", "--out", str(setup / "y")])
     assert result.exit_code == 2 and "neither a training run" in result.stderr
+
+
+def test_adapter_export_keeps_the_runs_frames_for_predict_and_a_later_export(setup, pytorch_predictions):
+    _export(setup, "adapter", "adapter-frames")
+    assert json.loads((setup / "adapter-frames" / "adapter_config.json").read_text())["num_frames"] == FRAMES
+    predictions = _predict(setup, "--model", str(setup / "adapter-frames"), "--labels", str(setup / "labels.txt"))
+    _assert_same_predictions(predictions, pytorch_predictions, tolerance=0.0)
+    merged = setup / "from-adapter.safetensors"
+    result = runner.invoke(app, ["export", str(setup / "adapter-frames"), "--format", "merged", "--out", str(merged)])
+    assert result.exit_code == 0, result.output
+    with safe_open(str(merged), framework="pt") as handle:
+        assert json.loads(handle.metadata()["msta"])["num_frames"] == FRAMES
+
+
+def test_torchscript_export_without_labels_is_refused_by_predict_with_or_without_labels(setup):
+    _export(setup, "torchscript", "no-labels.pt")
+    for labels in ([], ["--labels", str(setup / "labels.txt")]):
+        result = runner.invoke(app, ["predict", str(setup / "videos"), "--model", str(setup / "no-labels.pt"), *labels, "--device", "cpu"])
+        assert result.exit_code == 2 and "exported without --labels" in result.stderr, result.output
+
+
+@pytest.mark.parametrize(("export_format", "out", "written"), [("adapter", "shared-adapter", "shared-adapter/adapter.safetensors"), ("merged", "shared.safetensors", "shared.safetensors")])
+def test_exports_are_readable_by_group_and_others_under_umask_022(setup, export_format, out, written):
+    previous = os.umask(0o022)
+    try:
+        _export(setup, export_format, out)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((setup / written).stat().st_mode) == 0o644

@@ -1,12 +1,16 @@
 import hashlib
 import json
+import os
+import stat
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from msta_cli.core.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
+    checkpoint_num_frames,
     load_adapter,
     model_from_checkpoint,
     read_adapter_config,
@@ -93,3 +97,82 @@ def test_msta_tiny_adapters_record_its_weights_and_refuse_other_msta_tiny_weight
     (tmp_path / "ckpt" / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(InputError, match="pretrained: checkpoint 'none'.*msta-tiny's weights have changed since"):
         load_adapter(model, tmp_path / "ckpt")
+
+
+def test_frames_per_clip_are_recorded_when_given_and_optional(tiny_model, tmp_path):
+    save_adapter(tiny_model, tmp_path / "export", num_frames=3)
+    assert checkpoint_num_frames(tmp_path / "export") == 3
+    save_adapter(tiny_model, tmp_path / "older")  # as in-run checkpoints and older exports are
+    assert checkpoint_num_frames(tmp_path / "older") is None
+    model_from_checkpoint(tmp_path / "older")
+
+
+def test_local_dir_adapters_record_the_folders_weights_and_refuse_others_put_there(tmp_path, tiny_config):
+    tiny_config.model.backbone = write_tiny_clip(tmp_path / "clip")
+    save_adapter(create_model(tiny_config), tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
+    digest = hashlib.sha256((tmp_path / "clip" / "open_clip_model.safetensors").read_bytes()).hexdigest()[:16]
+    assert config["backbone"]["pretrained"] == f"sha256:{digest}"
+    model_from_checkpoint(tmp_path / "ckpt")
+    weights = load_file(tmp_path / "clip" / "open_clip_model.safetensors")
+    save_file({name: tensor + 1 for name, tensor in weights.items()}, tmp_path / "clip" / "open_clip_model.safetensors")
+    with pytest.raises(InputError, match=r"pretrained: checkpoint 'sha256:.*the weights in .*clip are not the ones"):
+        model_from_checkpoint(tmp_path / "ckpt")
+    config["backbone"]["pretrained"] = "openai"  # as recorded before msta hashed local-dir weights
+    (tmp_path / "ckpt" / CONFIG_FILE).write_text(json.dumps(config))
+    model_from_checkpoint(tmp_path / "ckpt")
+
+
+def test_local_dir_path_is_recorded_absolute_and_a_moved_folder_is_explained(tmp_path, tiny_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tiny_clip(tmp_path / "clip")
+    tiny_config.model.backbone = "local-dir:clip"
+    save_adapter(create_model(tiny_config), tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
+    assert config["backbone"]["name"] == f"local-dir:{tmp_path / 'clip'}"
+    monkeypatch.chdir(tmp_path / "ckpt")
+    model_from_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "clip").rename(tmp_path / "moved")
+    with pytest.raises(InputError, match=r"adapter_config.json: backbone folder .*clip not found; this path was recorded by the run"):
+        model_from_checkpoint(tmp_path / "ckpt")
+
+
+def test_an_older_relative_local_dir_path_still_loads_from_its_folder(tmp_path, tiny_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tiny_clip(tmp_path / "clip")
+    tiny_config.model.backbone = "local-dir:clip"
+    save_adapter(create_model(tiny_config), tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
+    config["backbone"]["name"] = "local-dir:clip"
+    (tmp_path / "ckpt" / CONFIG_FILE).write_text(json.dumps(config))
+    model_from_checkpoint(tmp_path / "ckpt")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda c: c.pop("templates"), "missing 'templates'"),
+        (lambda c: c.update(future_key=1), "unknown key\\(s\\) 'future_key'; written by a newer msta"),
+        (lambda c: c["adapter"].update(bottleneck="8"), "'adapter.bottleneck' must be an integer; got '8'"),
+        (lambda c: c["adapter"].update(rank=4), "unknown adapter key\\(s\\) 'rank'; written by a newer msta"),
+        (lambda c: c["adapter"].update(temporal="sideways"), "'adapter.temporal' must be one of grouped"),
+        (lambda c: c.update(backbone="ViT"), "'backbone' must be a mapping"),
+        (lambda c: c.update(num_frames=0), "'num_frames' must be a positive integer"),
+    ],
+)
+def test_a_damaged_config_is_an_input_error_naming_the_file(tiny_model, tmp_path, damage, message):
+    save_adapter(tiny_model, tmp_path)
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    damage(config)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(InputError, match=f"{CONFIG_FILE}: {message}"):
+        model_from_checkpoint(tmp_path)
+
+
+def test_adapter_weights_are_readable_by_group_and_others_under_umask_022(tiny_model, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        save_adapter(tiny_model, tmp_path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / WEIGHTS_FILE).stat().st_mode) == 0o644

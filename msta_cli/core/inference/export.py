@@ -163,7 +163,7 @@ def _export_adapter(
 ) -> list[Path]:
     """Save into a staging folder beside `out`, reload it onto the same backbone, then move it."""
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as staging:
-        save_adapter(model, staging)
+        save_adapter(model, staging, num_frames=clip.shape[1])
         restored = checkpoint_model(Source("checkpoint", Path(staging)), model.backbone.pretrained)
         verify(_torch_outputs(restored, clip, classes))
         out.mkdir(exist_ok=True)

@@ -70,8 +70,9 @@ def open_exported(path: str | Path, kind: str, device: str = "auto") -> Exported
 
 def _open_onnx(path: Path, device: str) -> ExportedEncoder:
     ort = require("onnxruntime", "onnx", "running an ONNX export")
+    providers = _providers(ort, device)  # outside the try: a device mistake is not the file's fault
     try:
-        session = ort.InferenceSession(str(path), providers=_providers(ort, device))
+        session = ort.InferenceSession(str(path), providers=providers)
     except Exception as error:  # onnxruntime raises its own unexported exception types
         raise InputError(f"{path}: onnxruntime cannot load it: {str(error).splitlines()[0]}") from None
     metadata = _checked(path, "onnx", session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
@@ -121,10 +122,13 @@ def _providers(ort, device: str) -> list:
         device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
     if device == "cpu":
         return ["CPUExecutionProvider"]
-    if not device.startswith("cuda") or "CUDAExecutionProvider" not in available:
+    # The device is quoted: rich, which prints errors, would turn an unquoted "cuda:x: ..." into an emoji.
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or not (index == "" or index.isdigit()):
+        raise InputError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N")
+    if "CUDAExecutionProvider" not in available:
         raise InputError(
-            f"--device {device}: this onnxruntime offers {', '.join(available)}; "
+            f"--device {device!r}: this onnxruntime offers only {', '.join(available)}; "
             "use --device cpu, or install onnxruntime-gpu for CUDA"
         )
-    index = int(device.partition(":")[2] or 0)
-    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]

@@ -21,12 +21,13 @@ from typing import Iterator
 import open_clip
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 import msta_cli
 from msta_cli.core.backbone import OpenClipFramewise, open_clip_source
-from msta_cli.core.config import AdapterConfig
+from msta_cli.core.checkpoint import adapter_config_from
 from msta_cli.core.errors import InputError
+from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.inference.classes import Classes
 from msta_cli.core.model import MstaModel
 from msta_cli.core.synthetic.vocabulary import VOCABULARY_FILE, CompactTokenizer
@@ -75,7 +76,8 @@ def save_merged(model: MstaModel, path: str | Path, num_frames: int, classes: Cl
     if classes is not None:
         tensors[CLASSES_KEY] = classes.embeddings
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
-    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(metadata)})
+    # safetensors' save_file renames its own 0600 temporary file; msta's writer keeps the umask's mode.
+    write_bytes_atomic(path, save(tensors, metadata={METADATA_KEY: json.dumps(metadata)}))
 
 
 def read_merged_metadata(path: str | Path) -> dict:
@@ -89,36 +91,82 @@ def read_merged_metadata(path: str | Path) -> dict:
         content = json.loads(metadata.get(METADATA_KEY, "{}"))
     except json.JSONDecodeError:
         content = {}
-    if content.get("format") != FORMAT:
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise InputError(f"{path}: not an msta merged export (make one with: msta export RUN --format merged)")
+    _check_metadata(Path(path), content)
     return content
+
+
+def _check_metadata(path: Path, metadata: dict) -> None:
+    """Refuse damaged metadata with the file and key named, before anything is built from it."""
+    expected = {"model_cfg": dict, "preprocess_cfg": dict, "backbone": dict, "templates": list, "num_frames": int}
+    names = {dict: "a mapping", list: "a list", int: "an integer"}
+    for key, kind in expected.items():
+        if type(metadata.get(key)) is not kind:
+            raise InputError(f"{path}: metadata {key!r} is missing or not {names[kind]}; export the model again")
+    if metadata["num_frames"] < 1:
+        raise InputError(f"{path}: metadata 'num_frames' must be positive; got {metadata['num_frames']}")
+    if not all(isinstance(metadata["backbone"].get(key), str) for key in ("name", "pretrained")):
+        raise InputError(f"{path}: metadata 'backbone' needs string 'name' and 'pretrained'; export the model again")
+    labels = metadata.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(label, str) for label in labels)):
+        raise InputError(f"{path}: metadata 'labels' must be a list of strings or null; got {labels!r}")
+    if metadata.get("adapter") is not None:
+        adapter_config_from(metadata["adapter"], path)
 
 
 def load_merged(path: str | Path, device: str | torch.device = "cpu") -> MergedModel:
     """Rebuild the model stored in `path` on `device`; reads nothing but that file."""
     metadata = read_merged_metadata(path)
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise InputError(f"{path}: cannot read its tensors ({error})") from None
     with tempfile.TemporaryDirectory(prefix="msta-merged-") as folder:
         config = {"model_cfg": metadata["model_cfg"], "preprocess_cfg": metadata["preprocess_cfg"]}
         (Path(folder) / "open_clip_config.json").write_text(json.dumps(config), encoding="utf-8")
-        with _root_logger_silenced():
-            clip = open_clip.create_model(f"local-dir:{folder}", device=device)
+        try:
+            with _root_logger_silenced():
+                clip = open_clip.create_model(f"local-dir:{folder}", device=device)
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"{path}: open_clip cannot build the model its metadata describes ({error!r})") from None
         if metadata.get("vocabulary"):
             (Path(folder) / VOCABULARY_FILE).write_text(metadata["vocabulary"], encoding="utf-8")
             tokenizer = CompactTokenizer.load(Path(folder) / VOCABULARY_FILE)
         else:
             tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
-    clip.load_state_dict(_part(tensors, BACKBONE_PREFIX), strict=True)
+    _load_part(path, clip, tensors, BACKBONE_PREFIX)
     clip.requires_grad_(False)
     clip.eval()
-    backbone = OpenClipFramewise(clip, tokenizer, **metadata["backbone"])
-    adapter = AdapterConfig(**metadata["adapter"]) if metadata["adapter"] else None
+    backbone = OpenClipFramewise(clip, tokenizer, metadata["backbone"]["name"], metadata["backbone"]["pretrained"])
+    adapter = adapter_config_from(metadata["adapter"], path) if metadata.get("adapter") else None
     model = MstaModel(backbone, adapter, metadata["templates"]).to(device)
-    model.adapters.load_state_dict(_part(tensors, ADAPTER_PREFIX), strict=True)
+    _load_part(path, model.adapters, tensors, ADAPTER_PREFIX)
     classes = None
-    if metadata["labels"] is not None:
-        classes = Classes(tuple(metadata["labels"]), tensors[CLASSES_KEY].to(device))
-    return MergedModel(model.eval(), int(metadata["num_frames"]), classes)
+    if metadata.get("labels") is not None:
+        expected = (len(metadata["labels"]), backbone.embed_dim)
+        embeddings = tensors.get(CLASSES_KEY)
+        if embeddings is None or tuple(embeddings.shape) != expected:
+            found = "missing" if embeddings is None else f"shaped {tuple(embeddings.shape)}"
+            raise InputError(f"{path}: tensor {CLASSES_KEY!r} is {found}, expected {expected}; export the model again")
+        classes = Classes(tuple(metadata["labels"]), embeddings.to(device))
+    return MergedModel(model.eval(), metadata["num_frames"], classes)
+
+
+def _load_part(path: str | Path, module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    """Load the tensors under `prefix` into `module`; any missing, extra or misshapen one is named."""
+    part = _part(tensors, prefix)
+    expected = module.state_dict()
+    problems = [f"{prefix}{name} missing" for name in expected if name not in part]
+    problems += [f"{prefix}{name} unexpected" for name in part if name not in expected]
+    problems += [
+        f"{prefix}{name} shaped {tuple(part[name].shape)}, expected {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in part and part[name].shape != tensor.shape
+    ]
+    if problems:
+        raise InputError(f"{path}: tensors do not fit the model its metadata describes ({len(problems)}: {'; '.join(problems[:3])})")
+    module.load_state_dict(part, strict=True)
 
 
 @contextlib.contextmanager

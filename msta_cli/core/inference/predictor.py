@@ -80,7 +80,7 @@ class ExportedPredictor:
     def __init__(self, encoder: ExportedEncoder):
         metadata = encoder.metadata
         self.encoder = encoder
-        self.labels = tuple(metadata["labels"])
+        self.labels = tuple(metadata["labels"] or ())  # none: exported without --labels, refused by the caller
         self.num_frames = int(metadata["num_frames"])
         self.batch_size: int | None = metadata["batch_size"]
         settings = metadata["preprocessing"]

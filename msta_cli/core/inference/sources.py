@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, checkpoint_num_frames
 from msta_cli.core.config import load_config
 from msta_cli.core.errors import InputError
 
 RUN_CONFIG = "config.yaml"
 RUN_CHECKPOINTS = ("checkpoints/best", "checkpoints/last")
+TRAINING_STATE = "training_state.pt"  # beside a run's last checkpoint: resume state, not a model
 
 Kind = Literal["checkpoint", "merged", "onnx", "torchscript"]
 
@@ -38,6 +39,11 @@ def resolve_source(spec: str | Path) -> Source:
         raise InputError(f"{path}: no such file or folder")
     if path.name in (WEIGHTS_FILE, CONFIG_FILE):
         return _folder_source(path.parent)
+    if path.name == TRAINING_STATE and (path.parent / CONFIG_FILE).is_file():
+        raise InputError(
+            f"{path}: a training-state file (optimizer and data position, to resume training), not a model; "
+            f"give the checkpoint folder {path.parent} or its run"
+        )
     kinds: dict[str, Kind] = {".safetensors": "merged", ".onnx": "onnx", ".pt": "torchscript"}
     if path.suffix.lower() in kinds:
         return Source(kinds[path.suffix.lower()], path)
@@ -56,9 +62,10 @@ def resolve_checkpoint(spec: str | Path) -> Source:
 
 
 def run_num_frames(source: Source) -> int | None:
-    """Frames per clip the run trained with (its `config.yaml`), or None outside a run."""
+    """Frames per clip the run trained with (its `config.yaml`); outside a run, those an adapter
+    export recorded; None for older checkpoints, which recorded none."""
     if source.run_dir is None:
-        return None
+        return checkpoint_num_frames(source.path)
     return load_config(source.run_dir / RUN_CONFIG).data.num_frames
 
 
@@ -72,6 +79,12 @@ def _folder_source(folder: Path) -> Source:
                 run = folder if (folder / RUN_CONFIG).is_file() else None
                 return Source("checkpoint", folder / candidate, run)
         raise InputError(f"{folder}: run has no checkpoint yet ({' or '.join(RUN_CHECKPOINTS)} with {CONFIG_FILE})")
+    runs = sorted(child for child in folder.iterdir() if any((child / c / CONFIG_FILE).is_file() for c in RUN_CHECKPOINTS))
+    if runs:
+        raise InputError(
+            f"{folder}: neither a training run nor an adapter checkpoint, but a folder of runs (a protocol's); "
+            f"pick one: {', '.join(map(str, runs))}"
+        )
     raise InputError(
         f"{folder}: neither a training run (config.yaml + checkpoints/) nor an adapter checkpoint "
         f"({WEIGHTS_FILE} + {CONFIG_FILE})"

@@ -21,9 +21,9 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import save
 
-from msta_cli.core.files import atomic_path, write_text_atomic
+from msta_cli.core.files import write_bytes_atomic, write_text_atomic
 from msta_cli.core.synthetic import stills
 from msta_cli.core.synthetic.renderer import ROTATIONAL_SYMMETRY
 from msta_cli.core.synthetic.vocabulary import (
@@ -211,8 +211,8 @@ def _write(out: Path, model: torch.nn.Module, config: dict, tokenizer: CompactTo
     preprocess = {"size": stills.IMAGE_SIZE, "mean": list(MEAN), "std": list(STD), "interpolation": "bilinear"}
     write_text_atomic(out / CONFIG_FILE, json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}, indent=2))
     write_text_atomic(out / VOCABULARY_FILE, tokenizer.to_json())
-    with atomic_path(out / WEIGHTS_FILE) as temporary:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, temporary)
+    # safetensors' save_file renames its own 0600 temporary file; msta's writer keeps the umask's mode.
+    write_bytes_atomic(out / WEIGHTS_FILE, save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))
     table = io.StringIO()
     fields = list(dict.fromkeys(key for row in rows for key in row))
     writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")

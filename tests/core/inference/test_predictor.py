@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from msta_cli.core.checkpoint import save_adapter
 from msta_cli.core.config import Config, ModelConfig
 from msta_cli.core.errors import InputError
 from msta_cli.core.inference import predictor as predictor_module
@@ -86,6 +87,22 @@ def test_an_export_scores_its_own_labels_without_or_with_the_same_labels(tmp_pat
     monkeypatch.setattr(predictor_module, "open_exported", lambda *args: _fake_export(1))
     for labels in (None, LABELS):
         assert load_predictor(str(tmp_path / "m.onnx"), labels, ModelOptions()).labels == LABELS.names
+
+
+@pytest.mark.parametrize("labels", [None, LABELS])
+def test_an_export_made_without_labels_says_so_with_or_without_labels(tmp_path, monkeypatch, labels):
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    encoder = _fake_export(1, ("embedding",))
+    encoder.metadata["labels"] = None  # as written by msta export without --labels
+    monkeypatch.setattr(predictor_module, "open_exported", lambda *args: encoder)
+    with pytest.raises(InputError, match="exported without --labels, so it holds no class embeddings; export again with --labels"):
+        load_predictor(str(tmp_path / "m.onnx"), labels, ModelOptions())
+
+
+def test_a_checkpoint_outside_its_run_predicts_with_its_recorded_frames(tmp_path, tiny_backbone_name):
+    save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "export", num_frames=3)
+    assert load_predictor(str(tmp_path / "export"), LABELS, ModelOptions(device="cpu")).num_frames == 3
+    assert load_predictor(str(tmp_path / "export"), LABELS, ModelOptions(device="cpu", num_frames=5)).num_frames == 5
 
 
 def _fake_export(batch_size: int | None, outputs=("embedding", "logits"), calls: list | None = None) -> ExportedEncoder:

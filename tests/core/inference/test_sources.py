@@ -1,8 +1,11 @@
+import re
+
 import pytest
 
+from msta_cli.core.checkpoint import save_adapter
 from msta_cli.core.errors import InputError
 from msta_cli.core.inference.sources import resolve_checkpoint, resolve_source, run_num_frames
-from tests.core.inference.helpers import FRAMES, write_checkpoint, write_run
+from tests.core.inference.helpers import FRAMES, tiny_adapted_model, write_checkpoint, write_run
 
 
 def test_run_folder_means_best_checkpoint_else_last(tmp_path, tiny_backbone_name):
@@ -42,3 +45,24 @@ def test_things_that_are_not_models_say_what_was_expected(tmp_path):
     for path, message in cases.items():
         with pytest.raises(InputError, match=message):
             resolve_source(path)
+
+
+def test_an_adapter_export_brings_its_frames_and_older_checkpoints_have_none(tmp_path, tiny_backbone_name):
+    exported = save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "export", num_frames=3)
+    assert run_num_frames(resolve_source(exported)) == 3
+    assert run_num_frames(resolve_source(write_checkpoint(tmp_path / "older", tiny_backbone_name))) is None
+
+
+def test_a_folder_of_runs_names_them(tmp_path, tiny_backbone_name):
+    write_run(tmp_path / "protocol" / "seed1", tiny_backbone_name)
+    write_run(tmp_path / "protocol" / "seed2", tiny_backbone_name)
+    expected = f"pick one: {tmp_path / 'protocol' / 'seed1'}, {tmp_path / 'protocol' / 'seed2'}"
+    with pytest.raises(InputError, match=re.escape(expected)):
+        resolve_checkpoint(tmp_path / "protocol")
+
+
+def test_a_training_state_file_is_not_a_model(tmp_path, tiny_backbone_name):
+    checkpoint = write_checkpoint(tmp_path / "last", tiny_backbone_name)
+    (checkpoint / "training_state.pt").write_bytes(b"state")
+    with pytest.raises(InputError, match="a training-state file .* not a model; give the checkpoint folder"):
+        resolve_source(checkpoint / "training_state.pt")
