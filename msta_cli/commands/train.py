@@ -19,12 +19,15 @@ from msta_cli.commands.errors import EXIT_BAD_INPUT, EXIT_FAILURE, exits_on_erro
 from msta_cli.commands.progress import TrainingReporter
 from msta_cli.commands.tables import rich_table
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
+from msta_cli.core.config_checks import check_input_size
 from msta_cli.core.errors import InputError, MstaError
+from msta_cli.core.evaluation.evaluator import Views
 from msta_cli.core.evaluation.runner import require_scored
 from msta_cli.core.model import create_model, parameter_summary
 from msta_cli.core.protocols import plan_runs, prepare_protocol, run_protocol
 from msta_cli.core.training.distributed import Distributed, barrier, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import new_run_directory, resume_config
+from msta_cli.core.training.trainer import batching
 
 console = Console()
 
@@ -46,6 +49,8 @@ def train(
         recipe, overrides = None, [str(recipe), *overrides]  # the recipe slot caught the first override
     if nproc < 0:
         raise InputError(f"--nproc {nproc}: give the number of processes to start (1 or more), or leave it out")
+    if json_output and not dry_run:
+        raise InputError("--json prints the --dry-run result; add --dry-run, or drop --json")
     config = _load(recipe, overrides, resume)
     if dry_run:
         _dry_run(config, json_output)
@@ -119,7 +124,13 @@ def _torchrun(arguments: list[str]) -> int:
 
 
 def _dry_run(config: Config, json_output: bool) -> None:
+    """Build the model and run the input checks a real run makes before reading data (batch
+    split for one process, test views, input size), so that a dry run that passes can start."""
+    batching(config, Distributed(world_size=1))
+    for eval_set in config.eval.sets:
+        Views.parse(eval_set.views or config.eval.views)
     model = create_model(config)
+    check_input_size(config, model.backbone.preprocessing.size)
     parameters = parameter_summary(model)
     if json_output:
         payload = {

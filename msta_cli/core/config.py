@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import yaml
 
-from msta_cli.core.errors import InputError, did_you_mean, invalid_yaml
+from msta_cli.core.config_checks import VIEWS_PATTERN, VIEWS_RULE, check_values
+from msta_cli.core.errors import InputError, did_you_mean
+from msta_cli.core.recipe_yaml import Locator, read_recipe
 
 
 @dataclass
@@ -213,21 +215,11 @@ def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ())
     path = Path(recipe)
     if not path.is_file():
         raise InputError(f"{path}: recipe file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        marks = _key_marks(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as error:
-        raise invalid_yaml(path, error) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a recipe must be a mapping of keys to values")
+    data, locator = read_recipe(path)
     for override in overrides:
-        _apply_override(data, override)
-    locator = _Locator(path, marks)
+        _apply_override(data, override, locator)
     config = _build(Config, data, "", locator)
-    _check_ranges(config, locator)
+    check_values(config, locator.where)
     return config
 
 
@@ -240,42 +232,19 @@ def dump_config(config: Config) -> str:
     return yaml.safe_dump(config_to_dict(config), sort_keys=False)
 
 
-class _Locator:
-    """Turns a dotted key into `recipe.yaml:line:col` when the key came from the recipe."""
-
-    def __init__(self, path: Path, marks: dict[str, tuple[int, int]]):
-        self.path = path
-        self.marks = marks
-
-    def where(self, key: str) -> str:
-        if key in self.marks:
-            line, column = self.marks[key]
-            return f"{self.path}:{line}:{column}"
-        parent = key.rpartition(".")[0]
-        if parent in self.marks:
-            line, column = self.marks[parent]
-            return f"{self.path}:{line}:{column}"
-        return f"{self.path} (override)"
-
-
-def _key_marks(node: yaml.Node | None, prefix: str = "") -> dict[str, tuple[int, int]]:
-    marks: dict[str, tuple[int, int]] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}{key_node.value}"
-            marks[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            marks.update(_key_marks(value_node, key + "."))
-    return marks
-
-
-def _apply_override(data: dict, override: str) -> None:
+def _apply_override(data: dict, override: str, locator: Locator) -> None:
     key, sep, raw = override.partition("=")
     if not sep or not key:
-        raise InputError(f"override {override!r}: expected key=value, e.g. adapter.bottleneck=128")
+        raise InputError(f"override {override}: expected key=value, e.g. adapter.bottleneck=128")
     try:
         value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        value = raw
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error)
+        raise InputError(
+            f"override {override}: invalid YAML value: {problem}. Quote strings that hold YAML's special "
+            """characters, e.g. 'text.templates=["a video of {}."]'"""
+        ) from None
+    locator.set_by_override(key, override, raw)
     parts = key.split(".")
     node = data
     for part in parts[:-1]:
@@ -287,7 +256,7 @@ def _apply_override(data: dict, override: str) -> None:
     node[parts[-1]] = value
 
 
-def _build(cls: type, data: Any, prefix: str, locator: _Locator) -> Any:
+def _build(cls: type, data: Any, prefix: str, locator: Locator) -> Any:
     section = prefix.rstrip(".") or "recipe"
     if not isinstance(data, dict):
         raise InputError(f"{locator.where(section)}: '{section}' must be a mapping, got {data!r}")
@@ -302,20 +271,11 @@ def _build(cls: type, data: Any, prefix: str, locator: _Locator) -> Any:
     return cls(**values)
 
 
-def _check_ranges(config: Config, locator: _Locator) -> None:
-    """Values of the right type that still cannot work, refused before any data is read."""
-    if config.data.dense_stride < 1:
-        raise InputError(
-            f"{locator.where('data.dense_stride')}: 'data.dense_stride' must be at least 1 "
-            f"(the distance in frames between consecutive frames of a dense clip); got {config.data.dense_stride}"
-        )
-
-
-def _unknown_key_message(key: str, dotted: str, valid: list[str], locator: _Locator) -> str:
+def _unknown_key_message(key: str, dotted: str, valid: list[str], locator: Locator) -> str:
     return f"{locator.where(dotted)}: unknown key '{dotted}'. Valid keys here: {', '.join(valid)}.{did_you_mean(key, valid)}"
 
 
-def _convert(hint: Any, value: Any, key: str, locator: _Locator) -> Any:
+def _convert(hint: Any, value: Any, key: str, locator: Locator) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key + ".", locator)
     origin = typing.get_origin(hint)
@@ -333,11 +293,11 @@ def _convert(hint: Any, value: Any, key: str, locator: _Locator) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise InputError(f"{locator.where(key)}: '{key}' must be a list; got {value!r}")
-        return [_convert(args[0], item, key, locator) for item in value]
+        return [_convert(args[0], item, f"{key}[{index}]", locator) for index, item in enumerate(value)]
     return _convert_scalar(hint, value, key, locator)
 
 
-def _convert_scalar(hint: type, value: Any, key: str, locator: _Locator) -> Any:
+def _convert_scalar(hint: type, value: Any, key: str, locator: Locator) -> Any:
     # bool is a subclass of int in Python, so it is rejected explicitly for numeric fields.
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -351,5 +311,18 @@ def _convert_scalar(hint: type, value: Any, key: str, locator: _Locator) -> Any:
         return value
     if hint in (str, bool) and type(value) is hint:
         return value
+    if hint is str and key.endswith("views") and isinstance(value, (int, float)):
+        return _views_read_as_number(value, key, locator)
     expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[hint]
     raise InputError(f"{locator.where(key)}: '{key}' must be {expected}; got {value!r} ({type(value).__name__})")
+
+
+def _views_read_as_number(value: float, key: str, locator: Locator) -> str:
+    """YAML 1.1 reads `0x1` as the hexadecimal number 1: take back the text that was written."""
+    text = locator.text(key)
+    if text is not None and VIEWS_PATTERN.fullmatch(text):
+        return text
+    raise InputError(
+        f"{locator.where(key)}: '{key}' must be {VIEWS_RULE}; YAML read {text or value} as the number {value!r}: "
+        f"put views that YAML reads as a number in quotes"
+    )

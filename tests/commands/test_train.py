@@ -42,7 +42,7 @@ def test_dry_run_json_of_shipped_recipes_has_the_exact_counts(recipe, trainable)
 
 def test_dry_run_table_shows_config_and_parameter_split(tmp_path, tiny_backbone_name):
     recipe = _recipe(tmp_path, f"model:\n  backbone: {tiny_backbone_name}\nadapter:\n  bottleneck: 16\n  blocks: [2, 2]\n")
-    result = runner.invoke(app, ["train", recipe, "--dry-run"], terminal_width=120)
+    result = runner.invoke(app, ["train", recipe, "data.input_size=32", "--dry-run"], terminal_width=120)
     assert result.exit_code == 0, result.output
     per_block = 64 * 16 + 16 + 16 * 64 + 64 + 16 * 16 + 16 + 64 * 16 + 16 + 16 * 64 + 64 + 3 * 64 + 64
     assert f"{per_block:,}" in result.stdout
@@ -419,3 +419,27 @@ def test_torchrun_prints_an_input_error_once_and_no_process_traceback(tmp_path, 
     assert finished.returncode != 0
     assert finished.stderr.count("a run already exists here") == 1, finished.stderr[-3000:]
     assert "[rank" not in finished.stderr and "Connection reset" not in finished.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.batch_size=5", "optim.micro_batch_size=2"], "optim.batch_size 5 is not a multiple of micro_batch_size 2 x 1 processes"),
+        (["eval.views=3x"], "override eval.views=3x: 'eval.views' must be CLIPSxCROPS"),
+        (["data.input_size=64"], "data.input_size 64 does not match the input size of model.backbone"),
+        (["adapter.bottleneck=0"], "'adapter.bottleneck' must be at least 1"),
+    ],
+)
+def test_dry_run_refuses_what_the_real_run_refuses(tmp_path, tiny_backbone_name, overrides, message):
+    text = f"model:\n  backbone: {tiny_backbone_name}\nadapter:\n  bottleneck: 16\n  blocks: [1, 2]\ndata:\n  input_size: 32\n"
+    assert runner.invoke(app, ["train", _recipe(tmp_path, text), "--dry-run"]).exit_code == 0
+    result = runner.invoke(app, ["train", _recipe(tmp_path, text), *overrides, "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+
+def test_json_without_dry_run_is_refused(tmp_path):
+    result = runner.invoke(app, ["train", _recipe(tmp_path, ""), "--json"])
+    assert result.exit_code == 2
+    assert "--json prints the --dry-run result" in result.stderr

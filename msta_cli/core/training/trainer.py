@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from msta_cli.core.config import Config, EvalSet
+from msta_cli.core.config_checks import check_input_size
 from msta_cli.core.data.dataset import VideoClipDataset, make_loader
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TrainTransform
@@ -81,6 +82,7 @@ def train_run(
     """Train adapters for `config.optim.epochs`, checkpointing into run_dir/checkpoints/."""
     _seed_everything(process_seed(config.seed, world.rank), config.run.deterministic)
     model = create_model(config, device)
+    check_input_size(config, model.backbone.preprocessing.size)
     criterion = _criterion(config, model, data.class_names).to(device)
     objective = _Objective(model, model.prompt_tokens(data.class_names).to(device), len(data.class_names))
     if config.run.activation_checkpointing:
