@@ -9,14 +9,21 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from msta_cli.commands.errors import exits_on_errors
+from msta_cli.commands.errors import exits_on_errors, stderr
 from msta_cli.commands.progress import TrainingReporter
 from msta_cli.commands.tables import rich_table
 from msta_cli.core.checkpoint import CONFIG_FILE
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.errors import InputError
 from msta_cli.core.evaluation.evaluator import Views, check_eval_sets
-from msta_cli.core.evaluation.runner import evaluate_checkpoints, require_scored, run_checkpoints
+from msta_cli.core.evaluation.runner import (
+    check_data_roots,
+    checkpoint_overrides,
+    default_output,
+    evaluate_checkpoints,
+    require_scored,
+    run_checkpoints,
+)
 from msta_cli.core.training.distributed import broadcast_object, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import CONFIG
 
@@ -26,10 +33,19 @@ console = Console()
 @exits_on_errors
 def evaluate(
     target: Optional[Path] = typer.Argument(None, help="A run directory, an adapter checkpoint folder, or nothing for zero-shot CLIP."),
-    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe naming the data and test sets (default: the run's config.yaml)."),
+    recipe: Optional[Path] = typer.Option(
+        None, "--recipe", help="Recipe naming the data and test sets (default: the run's config.yaml, also for a checkpoint in "
+        "RUN/checkpoints/). Its model.backbone must be the checkpoint's; the checkpoint's adapter.* and text.templates are used."
+    ),
     splits: Optional[list[str]] = typer.Option(None, "--split", help="Evaluate only these test sets (eval.sets names); repeatable."),
-    views: Optional[str] = typer.Option(None, "--views", help="CLIPSxCROPS, e.g. 10x3 (default: the recipe's eval.views)."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Folder for results (default: <target or runs>/evaluate-<time>)."),
+    views: Optional[str] = typer.Option(
+        None, "--views", help="CLIPSxCROPS, e.g. 10x3, for every test set, also those with views of their own (default: each set's "
+        "views, else eval.views)."
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "--output", help="Folder for results (default: RUN/evaluate-<time> for a run or a checkpoint in RUN/checkpoints/, "
+        "FOLDER-evaluate-<time> beside any other checkpoint folder, runs/evaluate-<time> for zero-shot)."
+    ),
     settings: Optional[list[str]] = typer.Option(None, "--set", help="Recipe override key=value; repeatable."),
 ) -> None:
     """Evaluate adapters (or the frozen backbone) with deterministic multi-view testing."""
@@ -43,11 +59,17 @@ def evaluate(
     if views:
         Views.parse(views)
         config.eval.views = views
+        for eval_set in config.eval.sets:
+            eval_set.views = views
+    check_data_roots(config)
     check_eval_sets(config)
+    overridden = checkpoint_overrides(config, checkpoints)
+    if overridden:
+        stderr.print(f"[dim]using the checkpoint's {', '.join(overridden)}, not the recipe's[/]", highlight=False, soft_wrap=True)
     device = resolve_device(config.run.device)
     world = init_distributed(device)
     try:
-        default = (target if target is not None and target.is_dir() else Path("runs")) / f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}"
+        default = default_output(target, time.strftime("%Y%m%d-%H%M%S"))
         output = Path(broadcast_object(str(output or default), world))
         reporter = TrainingReporter() if world.is_main else (lambda event: None)
         results, table = evaluate_checkpoints(config, checkpoints, output, world, device, reporter)
@@ -63,6 +85,8 @@ def _resolve(target: Path | None, recipe: Path | None, settings: list[str]) -> t
         raise InputError(f"{target}: not found")
     if target is not None and (target / CONFIG).is_file():
         return load_config(recipe or target / CONFIG, settings), run_checkpoints(target)
+    if recipe is None and target is not None:
+        recipe = _run_config_of(target)
     if recipe is None:
         raise InputError("--recipe is needed to know the data and test sets (a run directory carries its own)")
     config = load_config(recipe, settings)
@@ -71,3 +95,10 @@ def _resolve(target: Path | None, recipe: Path | None, settings: list[str]) -> t
     if not (target / CONFIG_FILE).is_file():
         raise InputError(f"{target}: neither a run directory ({CONFIG}) nor an adapter checkpoint ({CONFIG_FILE})")
     return config, [("", target)]
+
+
+def _run_config_of(checkpoint: Path) -> Path | None:
+    """RUN/config.yaml for a checkpoint in RUN/checkpoints/, the recipe `msta predict` uses for it too."""
+    folder = checkpoint.resolve()
+    config = folder.parent.parent / CONFIG
+    return config if folder.parent.name == "checkpoints" and config.is_file() else None

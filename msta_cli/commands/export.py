@@ -11,15 +11,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from msta_cli.commands.errors import exits_on_errors
+from msta_cli.core.errors import MstaError
 from msta_cli.core.inference.export import DEFAULT_TOLERANCE, FORMATS, ExportReport, export_checkpoint
 from msta_cli.core.inference.labels import load_labels
+from msta_cli.core.output_paths import check_output, os_error_message
 
 
 @exits_on_errors
 def export(
     source: Path = typer.Argument(..., help="A training run folder or an adapter checkpoint folder."),
     export_format: str = typer.Option(..., "--format", help=f"{', '.join(FORMATS)}."),
-    out: Path = typer.Option(..., "--out", help="A folder for adapter; a .safetensors, .onnx or .pt file for the others."),
+    out: Path = typer.Option(
+        ..., "--out", help="A folder for adapter; a .safetensors, .onnx or .pt file for the others. Missing folders are created."
+    ),
     labels: Optional[str] = typer.Option(
         None, "--labels", help="Bake this label set's class embeddings in (merged, onnx, torchscript): text file, labels.csv or dataset."
     ),
@@ -29,8 +33,12 @@ def export(
     pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Backbone weights file, when the checkpoint's lives elsewhere on this machine."),
 ) -> None:
     """Export adapters, a self-contained merged model, or an ONNX/TorchScript video encoder."""
+    check_output(out, "--out", folder=export_format == "adapter")
     label_set = load_labels(labels) if labels is not None else None
-    report = export_checkpoint(source, export_format, out, label_set, frames, batch_size, tolerance, pretrained)
+    try:
+        report = export_checkpoint(source, export_format, out, label_set, frames, batch_size, tolerance, pretrained)
+    except OSError as error:
+        raise MstaError(f"export to {out} failed: {os_error_message(error)}") from None
     Console().print(_report_table(report))
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from msta_cli.commands.errors import EXIT_FAILURE, exits_on_errors, stderr
 from msta_cli.core.data.dataset import VideoFailure
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import write_text_atomic
 from msta_cli.core.inference import reports
 from msta_cli.core.inference.batch import Prediction, predict_videos
@@ -30,6 +30,7 @@ from msta_cli.core.inference.timeline import (
     write_timeline,
 )
 from msta_cli.core.inference.views import Views
+from msta_cli.core.output_paths import check_output, os_error_message
 
 Result = TypeVar("Result")
 
@@ -49,11 +50,11 @@ def predict(
     pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Backbone weights: open_clip tag or local file (default: openai; a checkpoint's own)."),
     top_k: int = typer.Option(5, "--top-k", min=1, help="Labels shown per video (or per window)."),
     output_format: str = typer.Option("table", "--format", help="table, csv or json."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Write the csv/json here instead of stdout (format from the suffix if --format is not given)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the csv/json here instead of stdout (format from the suffix if --format is not given; missing folders are created)."),
     timeline: bool = typer.Option(False, "--timeline", help="Score sliding windows: per-window CSV and a PNG per video, segments on stdout."),
     window: str = typer.Option("2s", "--window", help="Timeline window length (2s, 1.5, 500ms)."),
     stride: str = typer.Option("1s", "--stride", help="Timeline step between windows."),
-    timeline_dir: Path = typer.Option(Path("timeline"), "--timeline-dir", help="Folder for the timeline CSVs and plots."),
+    timeline_dir: Path = typer.Option(Path("timeline"), "--timeline-dir", help="Folder for the timeline CSVs and plots (created if missing)."),
     views: str = typer.Option("1x1", "--views", help="Test views CLIPSxCROPS, e.g. 4x3; probabilities are averaged over views."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the run's, an export's, else 8)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Videos (or timeline windows) per forward pass."),
@@ -63,11 +64,14 @@ def predict(
 ) -> None:
     """Classify videos with a trained, exported or zero-shot model."""
     output_format = _output_format(output_format, output)
+    if output is not None:
+        check_output(output, "--output")
     test_views = Views.parse(views)
     seconds = None
     if timeline:
         seconds = (parse_duration(window, "--window"), parse_duration(stride, "--stride"))
         plotting()
+        check_output(timeline_dir, "--timeline-dir", folder=True)
     label_set = load_labels(labels) if labels is not None else None
     paths, failures = expand_inputs(inputs)
     attempted = len(paths) + len(failures)
@@ -145,7 +149,10 @@ def _predictions_output(predictions: list[Prediction], failures: list[VideoFailu
 
 def _write_timelines(found: list[Timeline], folder: Path, top_k: int) -> dict[str, list[str]]:
     stems = output_stems([timeline.path for timeline in found])
-    return {t.path: [str(p) for p in write_timeline(t, folder, stem, top_k)] for t, stem in zip(found, stems)}
+    try:
+        return {t.path: [str(p) for p in write_timeline(t, folder, stem, top_k)] for t, stem in zip(found, stems)}
+    except OSError as error:
+        raise MstaError(f"--timeline-dir {folder}: cannot write the timelines: {os_error_message(error)}") from None
 
 
 def _timelines_output(
@@ -180,7 +187,11 @@ def _emit(rendered: str | list[Table], output: Path | None) -> None:
         for table in rendered:
             console.print(table)
     elif output is not None:
-        write_text_atomic(output, rendered)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(output, rendered)
+        except OSError as error:
+            raise MstaError(f"--output {output}: cannot write: {os_error_message(error)}") from None
         stderr.print(f"wrote {escape(str(output))}", highlight=False, soft_wrap=True)
     else:
         typer.echo(rendered, nl=False)

@@ -147,3 +147,61 @@ def test_bad_arguments_exit_2(seven_video_recipe, arguments, message):
     result = runner.invoke(app, ["evaluate", *arguments, *recipe])
     assert result.exit_code == 2, result.output
     assert message in result.stderr
+
+
+def test_views_overrides_the_views_a_test_set_sets_itself(tmp_path, colour_dataset, tiny_backbone_name, checkpoint):
+    sets = [{"name": "test", "split": "test.csv", "labels": "labels.csv", "views": "2x3"}]
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets}))
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", recipe, "--views", "1x1", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "out" / "results.csv")["views"].tolist() == ["1x1"]
+
+
+@pytest.fixture
+def run_with_checkpoint(tmp_path, colour_dataset, tiny_backbone_name, tiny_model):
+    """A run folder as msta train leaves it: config.yaml and checkpoints/last."""
+    run = tmp_path / "run"
+    run.mkdir()
+    write_recipe(run / "config.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, adapter={"scale": 0.5}))
+    save_adapter(tiny_model, run / "checkpoints" / "last")
+    return run
+
+
+def test_a_checkpoint_in_a_run_uses_the_runs_config_and_writes_beside_the_run(run_with_checkpoint, monkeypatch):
+    monkeypatch.chdir(run_with_checkpoint.parent)
+    result = runner.invoke(app, ["evaluate", "run/checkpoints/last"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run_with_checkpoint / "checkpoints" / "last").iterdir()) == ["adapter.safetensors", "adapter_config.json"]
+    (output,) = run_with_checkpoint.glob("evaluate-*")
+    assert (output / "results.csv").is_file()
+
+
+def test_a_stand_alone_checkpoint_writes_beside_its_folder(tmp_path, seven_video_recipe, checkpoint):
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["adapter.safetensors", "adapter_config.json"]
+    (output,) = tmp_path.glob("adapter-evaluate-*")
+    assert (output / "results.csv").is_file()
+
+
+def test_a_checkpoint_of_another_backbone_exits_2_naming_both(tmp_path, seven_video_recipe, checkpoint, tiny_backbone_name):
+    other = f"local-dir:{tmp_path}"
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--set", f"model.backbone={other}"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert repr(tiny_backbone_name) in message and repr(other) in message
+
+
+def test_recipe_keys_the_checkpoint_replaces_are_named(tmp_path, seven_video_recipe, checkpoint):
+    arguments = ["--set", "adapter.scale=0.5", "--set", "adapter.bottleneck=4", "--output", str(tmp_path / "out")]
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, *arguments])
+    assert result.exit_code == 0, result.output
+    note = next(line for line in result.stderr.splitlines() if line.startswith("using the checkpoint's"))
+    assert "adapter.bottleneck" in note and "adapter.scale" not in note
+
+
+def test_a_moved_data_folder_suggests_setting_data_root(run_with_checkpoint, tmp_path):
+    moved = tmp_path / "moved"
+    result = runner.invoke(app, ["evaluate", str(run_with_checkpoint), "--set", f"data.root={moved}"])
+    assert result.exit_code == 2, result.output
+    assert f"data.root {moved}: folder not found" in result.stderr and "--set data.root=" in result.stderr

@@ -151,3 +151,28 @@ def test_timeline_without_matplotlib_names_the_extra_before_any_work(setup, monk
     assert result.exit_code == 1
     assert "the --timeline plot needs the Python package 'matplotlib'" in result.stderr and "msta[plot]" in result.stderr
     assert "video(s)" not in result.stderr  # failed before the model was loaded
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--output", "{file}/out.csv"], "is a file, not a folder"),
+        (["--output", "/sys/out.csv"], "cannot write in /sys"),
+        (["--timeline", "--timeline-dir", "{file}"], "is a file, not a folder"),
+    ],
+)
+def test_an_output_that_cannot_be_written_exits_2_before_any_video_is_scored(tmp_path, arguments, message):
+    file = tmp_path / "labels.txt"
+    file.write_text("a\nb\n")
+    arguments = [argument.format(file=file) for argument in arguments]
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "videos"), "--labels", str(file), *arguments])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "video(s)" not in result.stderr
+
+
+def test_export_to_a_path_under_a_file_exits_2_before_exporting(tmp_path):
+    file = tmp_path / "labels.txt"
+    file.write_text("a\n")
+    result = CliRunner().invoke(app, ["export", str(tmp_path), "--format", "merged", "--out", f"{file}/m.safetensors"])
+    assert result.exit_code == 2, result.output
+    assert f"--out {file}/m.safetensors: {file} is a file, not a folder" in " ".join(result.stderr.split())

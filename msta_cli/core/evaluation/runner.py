@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import torch
 
-from msta_cli.core.checkpoint import CONFIG_FILE, model_from_checkpoint
+from msta_cli.core.backbone import open_clip_source
+from msta_cli.core.checkpoint import (
+    CONFIG_FILE,
+    model_from_checkpoint,
+    read_adapter_config,
+)
 from msta_cli.core.config import Config
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import Views, evaluate_set, set_paths
@@ -87,6 +93,64 @@ def require_scored(results: pd.DataFrame, config: Config, output: Path) -> None:
         )
     if messages:
         raise MstaError("\n".join(messages))
+
+
+def default_output(target: Path | None, stamp: str) -> Path:
+    """Where `msta evaluate` writes when not told: beside the run, never inside a checkpoint
+    folder, which travels with the adapter files and which resuming training replaces.
+
+    runs/evaluate-STAMP without a target; RUN/evaluate-STAMP for a run directory or a checkpoint
+    in its checkpoints/ folder; a sibling FOLDER-evaluate-STAMP for any other adapter folder.
+    """
+    name = f"evaluate-{stamp}"
+    if target is None:
+        return Path("runs") / name
+    target = target.resolve()
+    if (target / CONFIG_FILE).is_file():
+        if target.parent.name == "checkpoints":
+            return target.parent.parent / name
+        return target.parent / f"{target.name}-{name}"
+    return target / name
+
+
+def check_data_roots(config: Config) -> None:
+    """A missing data folder is usually a moved one: say how to point the recipe at it, which the
+    bare "labels.csv: file not found" of reading the lists would not."""
+    for eval_set in config.eval.sets:
+        root = Path(eval_set.root or config.data.root)
+        if root.is_dir():
+            continue
+        if eval_set.root:
+            raise InputError(f"test set {eval_set.name}: root {root}: folder not found; if it moved, set the set's root in the recipe")
+        raise InputError(f"data.root {root}: folder not found; if the dataset moved, pass --set data.root=NEW_FOLDER")
+
+
+def checkpoint_overrides(config: Config, checkpoints: list[tuple[str, Path]]) -> list[str]:
+    """Refuse a checkpoint trained on another backbone than the recipe's model.backbone (the
+    zero-shot row would measure one backbone and the MSTA rows another), and return the recipe
+    keys whose values the checkpoints replace with their own (a model is rebuilt from its
+    checkpoint's adapter settings and templates)."""
+    keys: list[str] = []
+    for _, checkpoint in checkpoints:
+        model, adapter, templates = read_adapter_config(checkpoint)
+        if not _same_backbone(model.backbone, config.model.backbone):
+            raise InputError(
+                f"{checkpoint}: trained on backbone {model.backbone!r}, but the recipe's model.backbone is "
+                f"{config.model.backbone!r}; evaluate it with the recipe it was trained with"
+            )
+        recipe_adapter = dataclasses.asdict(config.adapter)
+        keys += [f"adapter.{key}" for key, value in dataclasses.asdict(adapter).items() if recipe_adapter.get(key) != value]
+        if templates != list(config.text.templates):
+            keys.append("text.templates")
+    return list(dict.fromkeys(keys))
+
+
+def _same_backbone(first: str, second: str) -> bool:
+    """Names as open_clip reads them; local-dir: folders compared as folders (relative or not)."""
+    first, second = open_clip_source(first), open_clip_source(second)
+    if first.startswith("local-dir:") and second.startswith("local-dir:"):
+        return Path(first.removeprefix("local-dir:")).resolve() == Path(second.removeprefix("local-dir:")).resolve()
+    return first == second
 
 
 def run_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:

@@ -4,20 +4,28 @@ Each window (`window` seconds every `stride` seconds; the last one aligned to th
 so the tail is scored) is one clip sampled like a test clip. A window stands for the time
 nearest its centre, so a segment, a run of windows with the same top label, ends half-way
 between the centres of the last window of one label and the first of the next.
+
+Times come from the frames' timestamps: a variable-frame-rate video (phones, screen
+recordings) is read as a player shows it, at a constant rate (the stream's average) where each
+tick shows the frame on screen then. Counting frames at the average rate instead would put a
+window seconds away from what it scored.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator, Sequence
 
+import av
 import torch
 
 from msta_cli.core.data.dataset import VideoFailure
 from msta_cli.core.data.decoding import VideoError, open_video
+from msta_cli.core.data.pyav_reader import main_video_stream
 from msta_cli.core.data.sampling import test_clip_indices
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
@@ -79,6 +87,36 @@ def window_starts(video_frames: int, window: int, stride: int) -> list[int]:
     return starts if starts[-1] == last else [*starts, last]
 
 
+def frame_times(path: str | Path, count: int, fps: float) -> list[float]:
+    """Seconds from the first frame to each frame, in display order, from the container's
+    timestamps (demuxed, not decoded: milliseconds); `index / fps` where they cannot be read
+    or do not list the reader's `count` frames."""
+    nominal = [index / fps for index in range(count)]
+    try:
+        with av.open(str(path)) as container:
+            stream = main_video_stream(container)
+            if stream is None or stream.time_base is None:
+                return nominal
+            stamps = sorted(
+                packet.pts if packet.pts is not None else packet.dts
+                for packet in container.demux(stream)
+                if packet.size and not packet.is_discard and (packet.pts is not None or packet.dts is not None)
+            )
+    except av.FFmpegError:
+        return nominal
+    if len(stamps) != count:
+        return nominal
+    return [float((stamp - stamps[0]) * stream.time_base) for stamp in stamps]
+
+
+def shown_frames(times: Sequence[float], fps: float) -> list[int]:
+    """The frame on screen at each tick of an `fps` clock, read half-way through the tick so
+    that timestamps rounded to a coarse time base (milliseconds in WebM) leave a constant-rate
+    video's frames as they are: index k is then frame k."""
+    ticks = int(times[-1] * fps + 0.5) + 1
+    return [bisect.bisect_right(times, (tick + 0.5) / fps) - 1 for tick in range(ticks)]
+
+
 def timelines(
     predictor: Predictor,
     paths: Sequence[str | Path],
@@ -109,20 +147,21 @@ def video_timeline(
     transform = test_transform(predictor, views)
     windows: list[Window] = []
     with open_video(path, backend, max_short_side=predictor.preprocessing.size) as reader:
+        shown = shown_frames(frame_times(path, reader.num_frames, reader.fps), reader.fps)
         length = max(1, round(window * reader.fps))
-        span = min(length, reader.num_frames)
+        span = min(length, len(shown))
         offsets = test_clip_indices(span, predictor.num_frames, views.clips)
-        starts = window_starts(reader.num_frames, length, max(1, round(stride * reader.fps)))
+        starts = window_starts(len(shown), length, max(1, round(stride * reader.fps)))
         for first in range(0, len(starts), batch_size):
             chunk = starts[first : first + batch_size]
-            indices = [start + offset for start in chunk for clip in offsets for offset in clip]
+            indices = [shown[start + offset] for start in chunk for clip in offsets for offset in clip]
             frames = reader.get_batch(indices)
             clips = frames.reshape(len(chunk), views.clips, predictor.num_frames, *frames.shape[1:])
             probabilities = view_probabilities(predictor, transform(clips))
             windows += [
                 Window(start / reader.fps, (start + span) / reader.fps, p) for start, p in zip(chunk, probabilities)
             ]
-        duration = reader.num_frames / reader.fps
+        duration = len(shown) / reader.fps
     return Timeline(str(path), predictor.labels, duration, windows, segments_of(windows, predictor.labels, duration))
 
 

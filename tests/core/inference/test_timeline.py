@@ -13,12 +13,18 @@ from msta_cli.core.inference.timeline import (
     output_stems,
     parse_duration,
     segments_of,
+    shown_frames,
     timelines,
     video_timeline,
     window_starts,
     write_timeline,
 )
-from tests.core.inference.helpers import FRAMES, dark_bright_classes, tiny_adapted_model, write_two_scene_video
+from tests.core.inference.helpers import (
+    FRAMES,
+    dark_bright_classes,
+    tiny_adapted_model,
+    write_two_scene_video,
+)
 from tests.helpers.videos import write_not_a_video, write_video
 
 
@@ -84,3 +90,14 @@ def test_a_video_shorter_than_a_window_is_one_window_and_bad_videos_are_failures
 
 def test_output_stems_are_unique():
     assert output_stems(["a/clip.mp4", "b/clip.mp4", "clip.avi", "other.mp4"]) == ["clip", "clip-2", "clip-3", "other"]
+
+
+def test_a_constant_rate_video_keeps_its_frames_even_with_millisecond_timestamps():
+    times = [round(index / 30, 3) for index in range(90)]  # WebM rounds 1/30 s to ms
+    assert shown_frames(times, 30.0) == list(range(90))
+
+
+def test_a_variable_rate_video_shows_each_frame_for_as_long_as_its_timestamps_say():
+    times = [0.0, 0.1, 0.2, 0.3, 2.3, 2.4]  # a 2 s freeze after the fourth frame
+    shown = shown_frames(times, 10.0)
+    assert len(shown) == 25 and shown[:4] == [0, 1, 2, 3] and shown[4:23] == [3] * 19 and shown[23:] == [4, 5]
