@@ -55,7 +55,8 @@ from msta_cli.core.synthetic.world import (
 )
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.run_directory import start_run_directory
-from msta_cli.core.training.trainer import load_training_data, train_run
+from msta_cli.core.training.trainer import train_run
+from msta_cli.core.training.training_data import load_training_data
 
 
 def write_paired_subset(world: Path, out: Path) -> None:

@@ -33,7 +33,8 @@ from msta_cli.core.synthetic.dataset import SyntheticOptions, write_synthetic
 from msta_cli.core.synthetic.world import DIRECTION_PAIRS, direction_pair_accuracy
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.run_directory import start_run_directory
-from msta_cli.core.training.trainer import load_training_data, train_run
+from msta_cli.core.training.trainer import train_run
+from msta_cli.core.training.training_data import load_training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "quickstart.yaml"

@@ -41,3 +41,14 @@ def test_benchmark_runs_and_prints_its_table(bench, tiny_backbone_name):
     assert result.returncode == 0, result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert len(table) >= 3, result.stdout  # header, separator and at least one row
+
+
+@pytest.mark.parametrize("bench", sorted(path.stem for path in (ROOT / "bench").glob("*.py") if path.stem != "__init__"))
+def test_every_benchmark_imports_and_answers_help(bench):
+    """The benchmarks too slow for a small run (they train on the synthetic world) still import:
+    an API moved under them cannot go unnoticed."""
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{bench}", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
