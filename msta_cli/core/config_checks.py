@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # eval.views and eval.sets[i].views: clips x crops; the evaluator takes 1 or 3 crops.
 VIEWS_PATTERN = re.compile(r"(\d+)[xX](\d+)")
 VIEWS_RULE = "CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3"
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def check_values(config: Config, where: Callable[[str], str]) -> None:
@@ -34,6 +35,8 @@ def check_values(config: Config, where: Callable[[str], str]) -> None:
     _check_optim(config, checks)
     _check_eval(config, checks)
     _check_protocol(config, checks)
+    if not DEVICE_PATTERN.fullmatch(config.run.device):
+        checks.fail("run.device", "auto, cpu, cuda or cuda:N", config.run.device)
     checks.integer("run.checkpoint_every_steps", config.run.checkpoint_every_steps, 0, note="0 turns step checkpoints off")
     checks.integer("run.log_every_steps", config.run.log_every_steps, 1)
 

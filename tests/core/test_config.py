@@ -135,6 +135,7 @@ def test_missing_recipe_and_bad_override_syntax(tmp_path):
         ("optim.lr=nan", r"'optim.lr' must be a finite number at least 0.0 \(.*\); got nan"),
         ("optim.lr=.inf", "'optim.lr' must be a finite number"),
         ("optim.micro_batch_size=0", "'optim.micro_batch_size' must be at least 1"),
+        ("run.device=x", "'run.device' must be auto, cpu, cuda or cuda:N; got 'x'"),
         ("optim.batch_size=0", "'optim.batch_size' must be at least 1"),
         ("optim.warmup_epochs=-1", r"'optim.warmup_epochs' must be at least 0 \(0 is no warm-up\)"),
         ("optim.min_lr_ratio=2", "'optim.min_lr_ratio' must be a number in"),
