@@ -88,6 +88,12 @@ class PyAVReader(Reader):
             path, len(self._display_pts), fps, _held_frames(self._file_pts, self._stream, fps)
         )
 
+    def frame_seconds(self) -> list[float]:
+        if self._stream.time_base is None:
+            return super().frame_seconds()
+        first = self._display_pts[0]
+        return [float((pts - first) * self._stream.time_base) for pts in self._display_pts]
+
     def _decode(self, indices: list[int]) -> torch.Tensor:
         wanted = {self._display_pts[index]: index for index in indices}
         frames: dict[int, np.ndarray] = {}

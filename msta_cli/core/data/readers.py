@@ -40,6 +40,10 @@ class VideoReader(Protocol):
         """uint8 (len(indices), H, W, 3) RGB frames, in the order asked (repeats allowed)."""
         ...
 
+    def frame_seconds(self) -> list[float]:
+        """Each frame's time from the first, in display order (variable frame rates differ from index / fps)."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> VideoReader: ...
@@ -104,6 +108,10 @@ class Reader:
         if torch.equal(unique, wanted):
             return frames  # a training clip's sorted, distinct frames: spare a 2 MB copy
         return frames[inverse]
+
+    def frame_seconds(self) -> list[float]:
+        """index / fps: backends that know the frames' timestamps give those instead."""
+        return [index / self.fps for index in range(self.num_frames)]
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
         raise NotImplementedError

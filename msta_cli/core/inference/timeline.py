@@ -20,12 +20,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterator, Sequence
 
-import av
 import torch
 
 from msta_cli.core.data.dataset import VideoFailure
 from msta_cli.core.data.decoding import VideoError, open_video
-from msta_cli.core.data.pyav_reader import main_video_stream
 from msta_cli.core.data.sampling import test_clip_indices
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
@@ -87,28 +85,6 @@ def window_starts(video_frames: int, window: int, stride: int) -> list[int]:
     return starts if starts[-1] == last else [*starts, last]
 
 
-def frame_times(path: str | Path, count: int, fps: float) -> list[float]:
-    """Seconds from the first frame to each frame, in display order, from the container's
-    timestamps (demuxed, not decoded: milliseconds); `index / fps` where they cannot be read
-    or do not list the reader's `count` frames."""
-    nominal = [index / fps for index in range(count)]
-    try:
-        with av.open(str(path)) as container:
-            stream = main_video_stream(container)
-            if stream is None or stream.time_base is None:
-                return nominal
-            stamps = sorted(
-                packet.pts if packet.pts is not None else packet.dts
-                for packet in container.demux(stream)
-                if packet.size and not packet.is_discard and (packet.pts is not None or packet.dts is not None)
-            )
-    except av.FFmpegError:
-        return nominal
-    if len(stamps) != count:
-        return nominal
-    return [float((stamp - stamps[0]) * stream.time_base) for stamp in stamps]
-
-
 def shown_frames(times: Sequence[float], fps: float) -> list[int]:
     """The frame on screen at each tick of an `fps` clock, read half-way through the tick so
     that timestamps rounded to a coarse time base (milliseconds in WebM) leave a constant-rate
@@ -147,7 +123,7 @@ def video_timeline(
     transform = test_transform(predictor, views)
     windows: list[Window] = []
     with open_video(path, backend, max_short_side=predictor.preprocessing.size) as reader:
-        shown = shown_frames(frame_times(path, reader.num_frames, reader.fps), reader.fps)
+        shown = shown_frames(reader.frame_seconds(), reader.fps)
         length = max(1, round(window * reader.fps))
         span = min(length, len(shown))
         offsets = test_clip_indices(span, predictor.num_frames, views.clips)

@@ -132,3 +132,12 @@ def test_frames_come_upright_as_a_player_shows_them(tmp_path, rotation, max_shor
         expected, frames = plain.get_batch([0, 4]), turned.get_batch([0, 4])
     assert torch.equal(frames, torch.rot90(expected, rotation // 90, dims=(1, 2)))
     assert frames.shape[1:3] == ((32, 64) if rotation == 180 else (64, 32)) if max_short_side is None else (32, 16)
+
+
+def test_frame_seconds_are_the_frames_timestamps_of_a_variable_rate_video(tmp_path):
+    ticks = [0, 1, 2, 12, 13, 14]  # 1/25 s apart, then a 0.4 s gap, as a phone recording slows down
+    path = write_video(tmp_path / "vfr.mp4", num_frames=len(ticks), frame_ticks=ticks, b_frames=0)
+    with open_video(path) as reader:
+        assert reader.frame_seconds() == pytest.approx([tick / 25 for tick in ticks])
+    with open_video(write_video(tmp_path / "cfr.mp4", num_frames=6), backend="decord") as reader:
+        assert reader.frame_seconds() == pytest.approx([index / 25 for index in range(6)])
