@@ -35,7 +35,7 @@ def evaluate(
     target: Optional[Path] = typer.Argument(None, help="A run directory, an adapter checkpoint folder, or nothing for zero-shot CLIP."),
     recipe: Optional[Path] = typer.Option(
         None, "--recipe", help="Recipe naming the data and test sets (default: the run's config.yaml, also for a checkpoint in "
-        "RUN/checkpoints/). Its model.backbone must be the checkpoint's; the checkpoint's adapter.* and text.templates are used."
+        "RUN/checkpoints/). Its model.backbone and model.pretrained must be the checkpoint's; the checkpoint's adapter.* and text.templates are used."
     ),
     splits: Optional[list[str]] = typer.Option(None, "--split", help="Evaluate only these test sets (eval.sets names); repeatable."),
     views: Optional[str] = typer.Option(

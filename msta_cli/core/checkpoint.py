@@ -193,7 +193,7 @@ def _backbone_identity(model: MstaModel) -> dict:
     elif local_dir is not None:
         pretrained = local_dir_weights_digest(local_dir)
     else:
-        pretrained = _weights_identity(backbone.pretrained)
+        pretrained = weights_identity(backbone.pretrained)
     return {
         "name": absolute_backbone_name(backbone.name),
         "pretrained": pretrained,
@@ -205,7 +205,7 @@ def _backbone_identity(model: MstaModel) -> dict:
     }
 
 
-def _weights_identity(pretrained: str) -> str:
+def weights_identity(pretrained: str) -> str:
     """A tag as is; a local file by its name, since the same weights live at other paths elsewhere."""
     return Path(pretrained).name if os.path.isfile(pretrained) else pretrained
 

@@ -189,7 +189,7 @@ def test_a_checkpoint_of_another_backbone_exits_2_naming_both(tmp_path, seven_vi
     result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--set", f"model.backbone={other}"])
     assert result.exit_code == 2, result.output
     message = " ".join(result.stderr.split())
-    assert repr(tiny_backbone_name) in message and repr(other) in message
+    assert tiny_backbone_name in message and other in message
 
 
 def test_recipe_keys_the_checkpoint_replaces_are_named(tmp_path, seven_video_recipe, checkpoint):

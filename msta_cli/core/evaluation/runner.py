@@ -9,13 +9,14 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from msta_cli.core.backbone import open_clip_source
+from msta_cli.core.backbone import describe_backbone, open_clip_source
 from msta_cli.core.checkpoint import (
     CONFIG_FILE,
     model_from_checkpoint,
     read_adapter_config,
+    weights_identity,
 )
-from msta_cli.core.config import Config
+from msta_cli.core.config import Config, ModelConfig
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import Views, evaluate_set, set_paths
 from msta_cli.core.evaluation.metrics import SetScores
@@ -133,10 +134,11 @@ def checkpoint_overrides(config: Config, checkpoints: list[tuple[str, Path]]) ->
     keys: list[str] = []
     for _, checkpoint in checkpoints:
         model, adapter, templates = read_adapter_config(checkpoint)
-        if not _same_backbone(model.backbone, config.model.backbone):
+        if not _same_backbone(model, config.model):
             raise InputError(
-                f"{checkpoint}: trained on backbone {model.backbone!r}, but the recipe's model.backbone is "
-                f"{config.model.backbone!r}; evaluate it with the recipe it was trained with"
+                f"{checkpoint}: trained on backbone {describe_backbone(model.backbone, model.pretrained)}, but the "
+                f"recipe's is {describe_backbone(config.model.backbone, config.model.pretrained)}; "
+                "evaluate it with the recipe it was trained with"
             )
         recipe_adapter = dataclasses.asdict(config.adapter)
         keys += [f"adapter.{key}" for key, value in dataclasses.asdict(adapter).items() if recipe_adapter.get(key) != value]
@@ -145,12 +147,16 @@ def checkpoint_overrides(config: Config, checkpoints: list[tuple[str, Path]]) ->
     return list(dict.fromkeys(keys))
 
 
-def _same_backbone(first: str, second: str) -> bool:
-    """Names as open_clip reads them; local-dir: folders compared as folders (relative or not)."""
-    first, second = open_clip_source(first), open_clip_source(second)
+def _same_backbone(trained: ModelConfig, recipe: ModelConfig) -> bool:
+    """Names as open_clip reads them; local-dir: folders compared as folders (relative or not);
+    for a name whose weights come from model.pretrained, the weights too (a tag, or a local
+    file by its name, as checkpoints record them)."""
+    first, second = open_clip_source(trained.backbone), open_clip_source(recipe.backbone)
     if first.startswith("local-dir:") and second.startswith("local-dir:"):
         return Path(first.removeprefix("local-dir:")).resolve() == Path(second.removeprefix("local-dir:")).resolve()
-    return first == second
+    if first != second:
+        return False
+    return first.startswith("hf-hub:") or trained.pretrained == weights_identity(recipe.pretrained)
 
 
 def run_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:

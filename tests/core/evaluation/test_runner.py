@@ -1,0 +1,48 @@
+import json
+
+import pytest
+
+from msta_cli.core.checkpoint import CONFIG_FILE, save_adapter
+from msta_cli.core.config import Config
+from msta_cli.core.errors import InputError
+from msta_cli.core.evaluation.runner import checkpoint_overrides
+
+
+@pytest.fixture
+def openai_checkpoint(tmp_path, tiny_model):
+    """A checkpoint that records an open_clip name with a pretrained tag (no weights are loaded)."""
+    directory = save_adapter(tiny_model, tmp_path / "adapter")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config["backbone"].update(name="ViT-B-16-quickgelu", pretrained="openai")
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    return directory
+
+
+def recipe(tiny_model, pretrained: str) -> Config:
+    config = Config()
+    config.model.backbone, config.model.pretrained = "ViT-B-16-quickgelu", pretrained
+    config.adapter = tiny_model.adapter_config
+    config.text.templates = list(tiny_model.templates)
+    return config
+
+
+def test_the_same_name_and_tag_is_accepted(openai_checkpoint, tiny_model):
+    assert checkpoint_overrides(recipe(tiny_model, "openai"), [("", openai_checkpoint)]) == []
+
+
+def test_the_same_name_with_other_weights_is_refused_naming_both_tags(openai_checkpoint, tiny_model):
+    with pytest.raises(InputError) as error:
+        checkpoint_overrides(recipe(tiny_model, "laion400m_e32"), [("", openai_checkpoint)])
+    assert "ViT-B-16-quickgelu (openai)" in str(error.value) and "ViT-B-16-quickgelu (laion400m_e32)" in str(error.value)
+
+
+def test_a_local_weights_file_is_compared_by_its_name(tmp_path, openai_checkpoint, tiny_model):
+    config = json.loads((openai_checkpoint / CONFIG_FILE).read_text())
+    config["backbone"]["pretrained"] = "vit_b16.pt"  # how a run on a local weights file records it
+    (openai_checkpoint / CONFIG_FILE).write_text(json.dumps(config))
+    weights = tmp_path / "elsewhere" / "vit_b16.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"")
+    assert checkpoint_overrides(recipe(tiny_model, str(weights)), [("", openai_checkpoint)]) == []
+    with pytest.raises(InputError):
+        checkpoint_overrides(recipe(tiny_model, "openai"), [("", openai_checkpoint)])
