@@ -1,8 +1,11 @@
 """The `msta` command line: registers the commands, nothing else."""
 
+import sys
+
 import typer
 
 from msta_cli.commands import evaluate, export, predict, prepare, pretrain, train
+from msta_cli.commands.errors import EXIT_BAD_INPUT, stderr
 
 app = typer.Typer(
     name="msta",
@@ -25,4 +28,18 @@ def _group() -> None:
 
 
 def main() -> None:
+    refuse_empty_arguments(sys.argv[1:])
     app()
+
+
+def refuse_empty_arguments(arguments: list[str]) -> None:
+    """An empty argument is nearly always an unset shell variable ("$OUT"); Typer would read it as
+    a path to the current folder and write there, so no msta argument may be empty."""
+    empty = [str(number) for number, argument in enumerate(arguments, start=1) if argument == ""]
+    if empty:
+        stderr.print(
+            f"[bold red]error:[/] argument {', '.join(empty)} of msta is empty (an unset shell variable?); "
+            "give a value, or '.' for the current folder",
+            highlight=False, soft_wrap=True,
+        )
+        raise SystemExit(EXIT_BAD_INPUT)
