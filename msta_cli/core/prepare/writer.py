@@ -10,8 +10,6 @@ interrupted then leaves the record of every file it may have left, and the next 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +17,7 @@ import yaml
 
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import write_bytes_atomic
+from msta_cli.core.output_paths import check_output
 from msta_cli.core.prepare.annotations import Problem, Row, name_some
 
 MANIFEST = "dataset.yaml"
@@ -26,21 +25,9 @@ PENDING = "dataset.yaml.incomplete"  # present only while a run writes, or after
 
 
 def require_output_folder(out: Path) -> None:
-    """Fail at the start, not after checking every video, when `out` cannot be the output folder; creates nothing.
-
-    Tries to create (and removes) a folder where `out` would go: permission bits do not tell,
-    for root or on network file systems, whether that works.
-    """
-    path = out.absolute()
-    try:
-        existing = next(folder for folder in (path, *path.parents) if folder.exists())
-        if not existing.is_dir():
-            raise InputError(f"--out {out}: {existing} is a file, not a folder; pick another output folder")
-        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".msta-write-test-"))
-    except OSError as error:
-        raise InputError(
-            f"--out {out}: cannot create folders there ({error.strerror}); pick another output folder"
-        ) from None
+    """Fail at the start, not after checking every video, when `out` cannot be the output
+    folder or holds files msta did not write; creates nothing."""
+    check_output(out, "--out", folder=True)
     foreign = _files_not_written_by_msta(out)
     if foreign:
         raise InputError(

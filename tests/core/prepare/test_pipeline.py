@@ -507,9 +507,9 @@ def test_vifi_lists_for_a_dataset_without_them_are_refused_up_front(tmp_path):
 @pytest.mark.parametrize(
     ("out", "reason"),
     [
-        ("notes.txt", r"notes.txt is a file, not a folder"),
-        ("notes.txt/out", r"notes.txt is a file, not a folder"),
-        ("/proc/msta-out", r"cannot create folders there \("),
+        ("notes.txt", r"notes.txt: is a file, not a folder"),
+        ("notes.txt/out", r"notes.txt/out: \S+notes.txt is a file, not a folder"),
+        ("/proc/msta-out", r"cannot write in /proc"),
     ],
 )
 def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, out, reason):
