@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 # eval.views and eval.sets[i].views: clips x crops; the evaluator takes 1 or 3 crops.
 VIEWS_PATTERN = re.compile(r"(\d+)[xX](\d+)")
 VIEWS_RULE = "CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3"
+# The placeholder each protocol fills in data.train_split: one list per seed, or per shot count.
+SPLIT_PLACEHOLDERS = {"base2novel": ("seed", "protocol.seeds"), "fewshot": ("shots", "protocol.shots")}
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -190,3 +193,21 @@ def _check_protocol(config: Config, checks: _Checks) -> None:
     checks.unique("protocol.shots", protocol.shots, "shot count")
     for index, shots in enumerate(protocol.shots):
         checks.integer(f"protocol.shots[{index}]", shots, 1, note="training videos per class")
+    _check_split_placeholders(config, checks)
+
+
+def _check_split_placeholders(config: Config, checks: _Checks) -> None:
+    """data.train_split may hold only the placeholder its protocol fills, which would otherwise
+    surface as a KeyError after the recipe was accepted."""
+    split, kind = config.data.train_split, config.protocol.kind
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(split) if field is not None}
+    except ValueError as error:
+        checks.fail("data.train_split", f"a file name, with {{seed}} or {{shots}} for the protocols that fill them ({error})", split)
+    allowed = SPLIT_PLACEHOLDERS.get(kind)
+    unfilled = sorted(fields - {allowed[0]} if allowed else fields)
+    if unfilled:
+        fills = f"protocol.kind {kind} fills only {{{allowed[0]}}} (one run per {allowed[1]})" if allowed else (
+            f"protocol.kind {kind} trains once and fills none")
+        names = ", ".join(f"{{{field}}}" for field in unfilled)
+        checks.fail("data.train_split", f"one list without {names}: {fills}", split)

@@ -168,11 +168,21 @@ def test_missing_recipe_and_bad_override_syntax(tmp_path):
         ("text.templates=[a video]", r"'text.templates\[0\]' must be a template with \{\}"),
         ("eval.views=3x", "'eval.views' must be CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3; got '3x'"),
         ("eval.views=2x2", "'eval.views' must be CLIPSxCROPS"),
+        ("data.train_split=train_s{seed}.csv", r"'data.train_split' must be one list without \{seed\}: protocol.kind single trains once"),
+        ("data.train_split=train_{x.csv", r"'data.train_split' must be a file name, with \{seed\} or \{shots\}"),
     ],
 )
 def test_out_of_range_values_name_the_override_and_the_allowed_range(tmp_path, override, message):
     with pytest.raises(InputError, match=rf"^override {re.escape(override)}: .*{message}"):
         load_config(_recipe(tmp_path, ""), [override])
+
+
+def test_each_protocol_fills_only_its_own_placeholder_in_the_training_list(tmp_path):
+    base2novel = load_config(_recipe(tmp_path, "protocol:\n  kind: base2novel\ndata:\n  train_split: train_s{seed}.csv\n"))
+    assert base2novel.data.train_split == "train_s{seed}.csv"
+    assert load_config(_recipe(tmp_path, "protocol:\n  kind: fewshot\ndata:\n  train_split: train_k{shots}.csv\n"))
+    with pytest.raises(InputError, match=r"recipe.yaml:4:3: .*fewshot fills only \{shots\} \(one run per protocol.shots\)"):
+        load_config(_recipe(tmp_path, "protocol:\n  kind: fewshot\ndata:\n  train_split: train_s{seed}.csv\n"))
 
 
 def test_range_errors_in_a_recipe_point_at_the_value(tmp_path):
