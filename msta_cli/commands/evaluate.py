@@ -15,7 +15,8 @@ from msta_cli.commands.tables import rich_table
 from msta_cli.core.checkpoint import CONFIG_FILE
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.evaluator import Views, check_eval_sets
+from msta_cli.core.config_checks import views_error
+from msta_cli.core.evaluation.evaluator import check_eval_sets
 from msta_cli.core.evaluation.runner import (
     check_data_roots,
     checkpoint_overrides,
@@ -39,8 +40,8 @@ def evaluate(
     ),
     splits: Optional[list[str]] = typer.Option(None, "--split", help="Evaluate only these test sets (eval.sets names); repeatable."),
     views: Optional[str] = typer.Option(
-        None, "--views", help="CLIPSxCROPS, e.g. 10x3, for every test set, also those with views of their own (default: each set's "
-        "views, else eval.views)."
+        None, "--views", help="CLIPSxCROPS, e.g. 10x3, or auto (the benchmark's own: HMDB51 10x3, UCF101 5x3, Kinetics 4x3, SSv2 2x3), "
+        "for every test set, also those with views of their own (default: each set's views, else eval.views)."
     ),
     output: Optional[Path] = typer.Option(
         None, "--output", help="Folder for results (default: RUN/evaluate-<time> for a run or a checkpoint in RUN/checkpoints/, "
@@ -57,7 +58,9 @@ def evaluate(
             raise InputError(f"--split {', '.join(unknown)}: not a test set of this recipe; known: {', '.join(known)}")
         config.eval.sets = [s for s in config.eval.sets if s.name in splits]
     if views:
-        Views.parse(views)
+        message = views_error("--views", views)
+        if message:
+            raise InputError(message)
         config.eval.views = views
         for eval_set in config.eval.sets:
             eval_set.views = views

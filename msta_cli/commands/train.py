@@ -21,7 +21,7 @@ from msta_cli.commands.tables import rich_table
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
 from msta_cli.core.config_checks import check_input_size
 from msta_cli.core.errors import InputError, MstaError
-from msta_cli.core.evaluation.evaluator import Views
+from msta_cli.core.evaluation.evaluator import set_views
 from msta_cli.core.evaluation.runner import require_scored
 from msta_cli.core.model import create_model, parameter_summary
 from msta_cli.core.protocols import plan_runs, prepare_protocol, run_protocol
@@ -128,7 +128,7 @@ def _dry_run(config: Config, json_output: bool) -> None:
     split for one process, test views, input size), so that a dry run that passes can start."""
     batching(config, Distributed(world_size=1))
     for eval_set in config.eval.sets:
-        Views.parse(eval_set.views or config.eval.views)
+        set_views(config, eval_set)
     model = create_model(config)
     check_input_size(config, model.backbone.preprocessing.size)
     parameters = parameter_summary(model)

@@ -154,8 +154,9 @@ class EvalSet:
 class EvalConfig:
     """Test-time views, the test sets, and which checkpoint counts as the result."""
 
-    # clips x crops, e.g. "10x3" for HMDB51.
-    views: str = "10x3"
+    # clips x crops, e.g. "10x3"; auto: each benchmark's own by dataset.yaml's name (HMDB51 10x3,
+    # UCF101 5x3, Kinetics 4x3, SSv2 2x3), 10x3 for any other dataset.
+    views: str = "auto"
     sets: list[EvalSet] = field(default_factory=lambda: [EvalSet()])
     # best-on-test picks the epoch on the test set itself: the optimistic protocol of the peers.
     model_selection: Literal["last", "best-on-val", "best-on-test"] = "last"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # eval.views and eval.sets[i].views: clips x crops; the evaluator takes 1 or 3 crops.
 VIEWS_PATTERN = re.compile(r"(\d+)[xX](\d+)")
-VIEWS_RULE = "CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3"
+VIEWS_RULE = "CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3, or auto (the benchmark's own)"
 # The placeholder each protocol fills in data.train_split: one list per seed, or per shot count.
 SPLIT_PLACEHOLDERS = {"base2novel": ("seed", "protocol.seeds"), "fewshot": ("shots", "protocol.shots")}
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -45,9 +45,9 @@ def check_values(config: Config, where: Callable[[str], str]) -> None:
 
 
 def views_error(key: str, views: str) -> str | None:
-    """Why a views spec is not CLIPSxCROPS, or None when it is fine."""
+    """Why a views spec is neither CLIPSxCROPS nor auto, or None when it is fine."""
     match = VIEWS_PATTERN.fullmatch(views)
-    if match and int(match.group(1)) >= 1 and int(match.group(2)) in (1, 3):
+    if views.lower() == "auto" or match and int(match.group(1)) >= 1 and int(match.group(2)) in (1, 3):
         return None
     return f"'{key}' must be {VIEWS_RULE}; got {views!r}"
 

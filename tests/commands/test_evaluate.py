@@ -139,7 +139,7 @@ def test_a_test_set_listing_a_video_twice_exits_2_before_anything_is_evaluated(
         (["nowhere"], "nowhere: not found"),
         ([], "--recipe is needed"),
         (["--split", "nope"], "--split nope: not a test set"),
-        (["--views", "3x2"], "expected CLIPSxCROPS"),
+        (["--views", "3x2"], "'--views' must be CLIPSxCROPS"),
     ],
 )
 def test_bad_arguments_exit_2(seven_video_recipe, arguments, message):

@@ -39,7 +39,7 @@ def test_zero_shot_and_supervised_recipes_name_their_targets():
     assert zeroshot.protocol.kind == "zeroshot" and len(zeroshot.eval.sets) == 9
     assert {s.root for s in zeroshot.eval.sets} == {"data/hmdb51", "data/ucf101", "data/kinetics600"}
     supervised = load_config(RECIPES / "fully_supervised.yaml")
-    assert supervised.protocol.kind == "supervised" and supervised.eval.views == "4x3"
+    assert supervised.protocol.kind == "supervised" and supervised.eval.views == "auto"
 
 
 def test_every_recipe_key_is_written_out():
@@ -166,7 +166,7 @@ def test_missing_recipe_and_bad_override_syntax(tmp_path):
         ("seed=-1", "'seed' must be between 0 and 4294967295"),
         ("text.templates=[]", "'text.templates' must be a list of at least one template"),
         ("text.templates=[a video]", r"'text.templates\[0\]' must be a template with \{\}"),
-        ("eval.views=3x", "'eval.views' must be CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3; got '3x'"),
+        ("eval.views=3x", "'eval.views' must be CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3, or auto .the benchmark's own.; got '3x'"),
         ("eval.views=2x2", "'eval.views' must be CLIPSxCROPS"),
         ("data.train_split=train_s{seed}.csv", r"'data.train_split' must be one list without \{seed\}: protocol.kind single trains once"),
         ("data.train_split=train_{x.csv", r"'data.train_split' must be a file name, with \{seed\} or \{shots\}"),

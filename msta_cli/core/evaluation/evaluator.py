@@ -21,9 +21,17 @@ from msta_cli.core.data.transforms import TestTransform
 from msta_cli.core.errors import InputError, invalid_yaml
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.model import MstaModel
-from msta_cli.core.prepare.writer import PENDING
+from msta_cli.core.prepare.writer import MANIFEST, PENDING
 from msta_cli.core.synthetic.dataset import check_world_version
 from msta_cli.core.training.distributed import Distributed, gather_objects
+
+# METHOD.md section 5: the views each benchmark reports (clips x crops), which `auto` picks by the
+# dataset name in a set's dataset.yaml; any other dataset (a folder of one's own, a set without
+# a dataset.yaml) gets FALLBACK_VIEWS, the default before `auto` existed.
+AUTO_VIEWS = "auto"
+BENCHMARK_VIEWS = {"hmdb51": "10x3", "ucf101": "5x3", "kinetics400": "4x3", "kinetics600": "4x3", "ssv2": "2x3"}
+FALLBACK_VIEWS = "10x3"
+
 
 @dataclass(frozen=True)
 class Views:
@@ -39,6 +47,15 @@ class Views:
         return cls(int(clips), int(crops))
 
 
+def set_views(config: Config, eval_set: EvalSet) -> Views:
+    """The set's views, else eval.views; `auto` is the benchmark's own for a prepared dataset."""
+    text = eval_set.views or config.eval.views
+    if text.lower() != AUTO_VIEWS:
+        return Views.parse(text)
+    manifest = _manifest(Path(eval_set.root or config.data.root)) or {}
+    return Views.parse(BENCHMARK_VIEWS.get(str(manifest.get("name")), FALLBACK_VIEWS))
+
+
 def set_paths(config: Config, eval_set: EvalSet) -> tuple[Path, Path, Path]:
     """(video root, split CSV, labels CSV) of a test set, relative to its prepared dataset."""
     root = Path(eval_set.root or config.data.root)
@@ -51,7 +68,7 @@ def check_eval_sets(config: Config) -> None:
     for eval_set in config.eval.sets:
         _, split_path, labels_path = set_paths(config, eval_set)
         read_split(split_path, len(read_labels(labels_path)), each_video_once=True)
-        Views.parse(eval_set.views or config.eval.views)
+        set_views(config, eval_set)
 
 
 def video_root(prepared: Path) -> Path:
@@ -65,20 +82,14 @@ def video_root(prepared: Path) -> Path:
     finished writing: its lists name videos elsewhere, which only the missing dataset.yaml
     records. A folder of one's own lists and videos has no dataset.yaml and no PENDING record.
     """
-    description = prepared / "dataset.yaml"
-    if not description.is_file():
+    manifest = _manifest(prepared)
+    if manifest is None:
         if (prepared / PENDING).is_file():
             raise InputError(
                 f"{prepared}: msta prepare has not finished writing this folder (it writes dataset.yaml last); "
                 "run msta prepare again"
             )
         return prepared
-    try:
-        manifest = yaml.safe_load(description.read_text()) or {}
-    except yaml.MarkedYAMLError as error:
-        raise invalid_yaml(description, error) from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{description}: expected a mapping of keys to values, as msta prepare writes")
     if manifest.get("name") == "synthetic":
         check_world_version(manifest, prepared)
     if not manifest.get("video_root"):
@@ -86,11 +97,25 @@ def video_root(prepared: Path) -> Path:
     root = prepared / str(manifest["video_root"])  # an absolute video_root stays as it is
     if not root.is_dir():
         raise InputError(
-            f"{description}: video_root {manifest['video_root']} is not a folder; if the videos moved, "
+            f"{prepared / MANIFEST}: video_root {manifest['video_root']} is not a folder; if the videos moved, "
             f"set video_root there to where they are now (absolute, or relative to {prepared}), "
             "or run msta prepare again"
         )
     return root
+
+
+def _manifest(prepared: Path) -> dict | None:
+    """The dataset.yaml msta prepare wrote in `prepared`, or None for a folder without one."""
+    description = prepared / MANIFEST
+    if not description.is_file():
+        return None
+    try:
+        manifest = yaml.safe_load(description.read_text()) or {}
+    except yaml.MarkedYAMLError as error:
+        raise invalid_yaml(description, error) from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{description}: expected a mapping of keys to values, as msta prepare writes")
+    return manifest
 
 
 @torch.no_grad()

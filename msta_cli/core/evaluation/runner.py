@@ -18,7 +18,7 @@ from msta_cli.core.checkpoint import (
 )
 from msta_cli.core.config import Config, ModelConfig
 from msta_cli.core.errors import InputError, MstaError
-from msta_cli.core.evaluation.evaluator import Views, evaluate_set, set_paths
+from msta_cli.core.evaluation.evaluator import evaluate_set, set_paths, set_views
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.evaluation.tables import OPTIMISTIC, protocol_table
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
@@ -39,7 +39,7 @@ def evaluate_model(
     rows = []
     for eval_set in config.eval.sets:
         on_event({"event": "evaluate", "method": method, "run": label, "split": eval_set.name})
-        views = Views.parse(eval_set.views or config.eval.views)
+        views = set_views(config, eval_set)
         scores = evaluate_set(model, config, eval_set, views, device, world)
         if world.is_main:
             write_set_files(directory, scores)

@@ -30,7 +30,7 @@ from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TrainTransform
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError, MstaError
-from msta_cli.core.evaluation.evaluator import Views, evaluate_set
+from msta_cli.core.evaluation.evaluator import Views, evaluate_set, set_views
 from msta_cli.core.loss import MstaLoss
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
 from msta_cli.core.training.distributed import Distributed, barrier, gather_objects
@@ -231,7 +231,7 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
         scores = evaluate_set(model, validation, validation.eval.sets[0], Views(1, 1), device, world)
     else:
         first = config.eval.sets[0]
-        scores = evaluate_set(model, config, first, Views.parse(first.views or config.eval.views), device, world)
+        scores = evaluate_set(model, config, first, set_views(config, first), device, world)
     summary = scores.summary()
     if not summary["scored"]:  # every epoch would score NaN and the first would stay "best"
         path, reason, _ = scores.failures[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.evaluator import video_root
+from msta_cli.core.config import Config, EvalSet
+from msta_cli.core.evaluation.evaluator import Views, set_views, video_root
 from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare.writer import MANIFEST, labels_csv, manifest_yaml, write_outputs
 
@@ -79,3 +80,32 @@ def test_a_video_root_that_is_not_a_folder_is_refused_saying_how_to_fix_it(tmp_p
 def test_a_damaged_dataset_yaml_is_named_with_its_problem(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         video_root(prepared(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("name", "views"),
+    [("hmdb51", Views(10, 3)), ("ucf101", Views(5, 3)), ("kinetics400", Views(4, 3)), ("kinetics600", Views(4, 3)),
+     ("ssv2", Views(2, 3)), ("folder", Views(10, 3))],
+)
+def test_auto_views_are_the_benchmarks_own_by_the_prepared_datasets_name(tmp_path, name, views):
+    config = Config()
+    config.data.root = str(prepared(tmp_path, f"name: {name}\n"))
+    assert config.eval.views == "auto"
+    assert set_views(config, config.eval.sets[0]) == views
+
+
+def test_a_sets_own_root_and_views_decide_over_the_recipes(tmp_path):
+    config = Config()
+    config.data.root = str(prepared(tmp_path, "name: hmdb51\n"))
+    (tmp_path / "k600").mkdir()
+    (tmp_path / "k600" / "dataset.yaml").write_text("name: kinetics600\n")
+    assert set_views(config, EvalSet(name="k600", root=str(tmp_path / "k600"))) == Views(4, 3)
+    assert set_views(config, EvalSet(name="k600", root=str(tmp_path / "k600"), views="1x1")) == Views(1, 1)
+    config.eval.views = "2x1"
+    assert set_views(config, EvalSet(name="test")) == Views(2, 1)
+
+
+def test_auto_views_without_a_dataset_yaml_fall_back_to_10x3(tmp_path):
+    config = Config()
+    config.data.root = str(tmp_path)
+    assert set_views(config, config.eval.sets[0]) == Views(10, 3)
