@@ -7,6 +7,14 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from msta_cli.core.backbone import Preprocessing
+
+
+def input_line(preprocessing: Preprocessing) -> str:
+    """The input contract a run uses, shown because peers silently normalised CLIP inputs with
+    ImageNet's statistics."""
+    return f"input {preprocessing.size}px, normalised with the backbone's mean {preprocessing.mean} std {preprocessing.std}"
+
 
 class TrainingReporter:
     """Receives the core's events (dicts) and shows step, loss, lr, clips/s, ETA, GPU memory."""
@@ -54,6 +62,7 @@ class TrainingReporter:
             f"{event['epochs']} epochs x {event['steps_per_epoch']} steps "
             f"(micro-batch {event['micro_batch']}, accumulation {event['accumulation']}), from step {done}"
         )
+        self.console.print(input_line(event["preprocessing"]), highlight=False)
         if self.live:
             self._stop()
             self.bar = Progress(

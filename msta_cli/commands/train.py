@@ -16,7 +16,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import parse_args, run
 
 from msta_cli.commands.errors import EXIT_BAD_INPUT, EXIT_FAILURE, exits_on_errors, stderr
-from msta_cli.commands.progress import TrainingReporter
+from msta_cli.commands.progress import TrainingReporter, input_line
 from msta_cli.commands.tables import rich_table
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
 from msta_cli.core.config_checks import check_input_size
@@ -142,8 +142,7 @@ def _dry_run(config: Config, json_output: bool) -> None:
         return
     console.print(Syntax(dump_config(config), "yaml", theme="ansi_dark"))
     console.print(_parameter_table(parameters))
-    preprocessing = model.backbone.preprocessing
-    console.print(f"input {preprocessing.size}px, normalised with the backbone's mean {preprocessing.mean} std {preprocessing.std}")
+    console.print(input_line(model.backbone.preprocessing))
 
 
 def _parameter_table(parameters: dict) -> Table:

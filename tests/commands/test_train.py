@@ -71,6 +71,7 @@ def test_two_epoch_run_learns_and_leaves_a_complete_run_directory(tmp_path, colo
     run_dir = tmp_path / "run"
     result = runner.invoke(app, ["train", recipe, f"output_dir={run_dir}", "optim.micro_batch_size=1"])
     assert result.exit_code == 0, result.output
+    assert "normalised with the backbone's mean (0.5, 0.4, 0.3) std (0.2, 0.25, 0.3)" in " ".join(result.stderr.split())
     metrics = pd.read_csv(run_dir / "metrics.csv")
     epochs = metrics[metrics["kind"] == "epoch"].set_index("epoch")["loss"]
     assert epochs.index.tolist() == [0, 1] and epochs[1] < epochs[0], epochs

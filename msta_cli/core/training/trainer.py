@@ -148,7 +148,7 @@ def train_run(
 
     on_event({"event": "start", "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
               "progress": progress, "accumulation": accumulation, "micro_batch": micro_batch,
-              "parameters": parameter_summary(model), "world_size": world.world_size})
+              "parameters": parameter_summary(model), "world_size": world.world_size, "preprocessing": preprocessing})
     with interrupt, _problems_kept_on_crash(problems, seen, world):
         while progress.epoch < config.optim.epochs:
             dataset.set_epoch(progress.epoch)
