@@ -23,9 +23,13 @@ class SetScores:
     def predictions(self) -> np.ndarray:
         return self.probabilities.argmax(axis=1)
 
+    def ranked(self, k: int) -> np.ndarray:
+        """Class ids by falling probability; ties keep the lower id first, as argmax does, so a
+        video's rank-1 class is its prediction in every table."""
+        return np.argsort(-self.probabilities, axis=1, kind="stable")[:, : min(k, len(self.class_names))]
+
     def top_k(self, k: int) -> float:
-        k = min(k, len(self.class_names))
-        ranked = np.argsort(-self.probabilities, axis=1)[:, :k]
+        ranked = self.ranked(k)
         return 100.0 * float((ranked == self.labels[:, None]).any(axis=1).mean()) if len(self.labels) else float("nan")
 
     def mean_class_accuracy(self) -> float:
@@ -64,8 +68,8 @@ class SetScores:
     def predictions_table(self, k: int = 5) -> pd.DataFrame:
         """Per video: label, top-k class names and scores, so any number can be recomputed; a failed
         video keeps its label, so the classes that lost videos show."""
-        k = min(k, len(self.class_names))
-        ranked = np.argsort(-self.probabilities, axis=1)[:, :k]
+        ranked = self.ranked(k)
+        k = ranked.shape[1]
         table = pd.DataFrame({"path": self.paths, "label": self.labels, "label_name": [self.class_names[i] for i in self.labels]})
         table["correct"] = self.predictions == self.labels
         for rank in range(k):

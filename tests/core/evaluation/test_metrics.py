@@ -24,6 +24,17 @@ def test_top_k_and_mean_class_accuracy():
     assert scores.mean_class_accuracy() == pytest.approx((100 + 0 + 50) / 3)
 
 
+def test_a_tie_ranks_the_predicted_class_first_in_every_table():
+    """Exact ties (bf16, one view) with many classes: an unstable sort ranked the other class first."""
+    classes = 400
+    probabilities = np.full((20, classes), 0.1 / (classes - 2))
+    probabilities[:, 5] = probabilities[:, 397] = 0.45
+    scores = SetScores("test", [f"c{i}" for i in range(classes)], [f"v{i}" for i in range(20)], np.full(20, 5), probabilities, [])
+    assert scores.top_k(1) == 100.0 and scores.per_class().loc[5, "correct"] == 20
+    table = scores.predictions_table()
+    assert (table["top1"] == "c5").all() and table["correct"].all()
+
+
 def test_summary_counts_failed_videos_once():
     summary = _scores().summary()
     assert (summary["videos"], summary["scored"], summary["failed"]) == (5, 4, 1)
