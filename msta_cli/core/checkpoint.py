@@ -33,21 +33,29 @@ from msta_cli.core.model import MstaModel, create_model
 WEIGHTS_FILE = "adapter.safetensors"
 CONFIG_FILE = "adapter_config.json"
 FORMAT = "msta-adapter/1"
-CONFIG_KEYS = ("format", "msta_version", "backbone", "adapter", "templates", "preprocessing", "num_frames")
+CONFIG_KEYS = ("format", "msta_version", "backbone", "adapter", "templates", "preprocessing", "num_frames", "selection", "epoch")
+SELECTIONS = ("last", "best-on-val", "best-on-test")
 
 
-def save_adapter(model: MstaModel, directory: str | Path, num_frames: int | None = None) -> Path:
+def save_adapter(
+    model: MstaModel, directory: str | Path, num_frames: int | None = None, selection: str | None = None,
+    epoch: int | None = None,
+) -> Path:
     """Write the pair atomically (temp file, then rename), so a crash never leaves half a file.
 
     `num_frames` (frames per clip the adapters were trained or exported with) is recorded for a
     checkpoint that leaves its run, such as an adapter export, which has no config.yaml beside it.
+    A training checkpoint records how it was chosen (`selection`, and the `epoch` of a best one),
+    so its results are labelled by what it is, whatever the recipe evaluating it says.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.adapters.state_dict().items()}
     # safetensors' save_file renames its own 0600 temporary file; msta's writer keeps the umask's mode.
     write_bytes_atomic(directory / WEIGHTS_FILE, save(weights, metadata={"format": FORMAT}))
-    write_text_atomic(directory / CONFIG_FILE, json.dumps(adapter_config_of(model, num_frames), indent=2) + "\n")
+    config = adapter_config_of(model, num_frames)
+    config.update({key: value for key, value in (("selection", selection), ("epoch", epoch)) if value is not None})
+    write_text_atomic(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return directory
 
 
@@ -83,6 +91,12 @@ def read_adapter_config(directory: str | Path) -> tuple[ModelConfig, AdapterConf
         adapter_config_from(config["adapter"], path),
         list(config["templates"]),
     )
+
+
+def checkpoint_selection(directory: str | Path) -> str | None:
+    """How a training checkpoint was chosen (last, best-on-val, best-on-test); None for exports
+    and checkpoints written before msta recorded it."""
+    return _read_config(Path(directory)).get("selection")
 
 
 def checkpoint_num_frames(directory: str | Path) -> int | None:
@@ -243,3 +257,8 @@ def _check_config(path: Path, config: dict) -> None:
     frames = config.get("num_frames")
     if frames is not None and (type(frames) is not int or frames < 1):
         raise InputError(f"{path}: 'num_frames' must be a positive integer; got {frames!r}")
+    if config.get("selection", "last") not in SELECTIONS:
+        raise InputError(f"{path}: 'selection' must be one of {', '.join(SELECTIONS)}; got {config['selection']!r}")
+    epoch = config.get("epoch")
+    if epoch is not None and (type(epoch) is not int or epoch < 0):
+        raise InputError(f"{path}: 'epoch' must be a non-negative integer; got {epoch!r}")

@@ -141,9 +141,10 @@ def run_protocol(
             write_table(run.directory / RESULTS, pd.DataFrame(run_rows))
         rows += run_rows
     results = pd.DataFrame(rows)
-    table = protocol_table(config.protocol.kind, results)
     if world.is_main:
         write_table(run_dir / RESULTS, results)
+    table = protocol_table(config.protocol.kind, results)
+    if world.is_main:
         write_table(run_dir / "protocol.csv", table)
     return results, table
 

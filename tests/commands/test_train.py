@@ -262,6 +262,15 @@ def test_best_checkpoint_selection_is_kept_and_labelled(tmp_path, colour_dataset
     assert evaluations["split"].unique().tolist() == (["val"] if selection == "best-on-val" else ["test"])
     label = pd.read_csv(run_dir / "results.csv")["selection"].iloc[-1]
     assert ("optimistic" in label) == (selection == "best-on-test")
+    best = json.loads((run_dir / "checkpoints" / "best" / "adapter_config.json").read_text())
+    assert best["selection"] == selection and best["epoch"] in (1, 2)
+    # the label comes from the checkpoint scored, not from the recipe evaluating it
+    relabelled = runner.invoke(app, ["evaluate", str(run_dir), "--set", "eval.model_selection=last", "--output", str(tmp_path / "e1")])
+    assert relabelled.exit_code == 0, relabelled.output
+    assert pd.read_csv(tmp_path / "e1" / "results.csv")["selection"].iloc[-1] == label
+    last = runner.invoke(app, ["evaluate", str(run_dir / "checkpoints" / "last"), "--output", str(tmp_path / "e2")])
+    assert last.exit_code == 0, last.output
+    assert pd.read_csv(tmp_path / "e2" / "results.csv")["selection"].iloc[-1] == "last"
     if selection == "best-on-val":
         held_out = pd.read_csv(run_dir / "validation.csv")
         assert len(held_out) == 3 and set(held_out["path"]).isdisjoint(pd.read_csv(colour_dataset / "test.csv")["path"])

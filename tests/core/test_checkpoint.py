@@ -158,6 +158,8 @@ def test_an_older_relative_local_dir_path_still_loads_from_its_folder(tmp_path, 
         (lambda c: c["adapter"].update(temporal="sideways"), "'adapter.temporal' must be one of grouped"),
         (lambda c: c.update(backbone="ViT"), "'backbone' must be a mapping"),
         (lambda c: c.update(num_frames=0), "'num_frames' must be a positive integer"),
+        (lambda c: c.update(selection="best"), "'selection' must be one of last, best-on-val, best-on-test"),
+        (lambda c: c.update(epoch="7"), "'epoch' must be a non-negative integer"),
     ],
 )
 def test_a_damaged_config_is_an_input_error_naming_the_file(tiny_model, tmp_path, damage, message):

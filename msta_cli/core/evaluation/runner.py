@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +13,7 @@ import torch
 from msta_cli.core.backbone import describe_backbone, open_clip_source
 from msta_cli.core.checkpoint import (
     CONFIG_FILE,
+    checkpoint_selection,
     model_from_checkpoint,
     read_adapter_config,
     weights_identity,
@@ -31,11 +33,13 @@ EVAL_PROBLEMS = "eval_problems.csv"
 
 def evaluate_model(
     model: MstaModel, config: Config, method: str, label: str, directory: Path,
-    world: Distributed, device: torch.device, on_event: Callable[[dict], None],
+    world: Distributed, device: torch.device, on_event: Callable[[dict], None], model_selection: str | None = None,
 ) -> list[dict]:
-    """Evaluate on every test set, write per-set files, and return one result row per set."""
+    """Evaluate on every test set, write per-set files, and return one result row per set.
+    `model_selection` (how the adapters were chosen) defaults to the config's."""
     parameters = parameter_summary(model)
-    selection = OPTIMISTIC if config.eval.model_selection == "best-on-test" and method != ZERO_SHOT else config.eval.model_selection
+    model_selection = model_selection or config.eval.model_selection
+    selection = OPTIMISTIC if model_selection == "best-on-test" and method != ZERO_SHOT else model_selection
     rows = []
     for eval_set in config.eval.sets:
         on_event({"event": "evaluate", "method": method, "run": label, "split": eval_set.name})
@@ -161,7 +165,7 @@ def _same_backbone(trained: ModelConfig, recipe: ModelConfig) -> bool:
 
 def run_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:
     """The result checkpoint of each training run in a run directory: best if kept, else last."""
-    runs = [run_dir, *sorted(p for p in run_dir.iterdir() if p.is_dir() and (p / "checkpoints").is_dir())]
+    runs = [run_dir, *sorted((p for p in run_dir.iterdir() if p.is_dir() and (p / "checkpoints").is_dir()), key=_natural_order)]
     found = []
     for directory in runs:
         checkpoints = directory / "checkpoints"
@@ -171,6 +175,11 @@ def run_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:
     if not found:
         raise InputError(f"{run_dir}: no checkpoints/last or checkpoints/best with an {CONFIG_FILE} in it or its runs")
     return found
+
+
+def _natural_order(path: Path) -> list:
+    """k2, k4, k8, k16 and seed2 before seed10, as the protocol trained them."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name)]
 
 
 def evaluate_checkpoints(
@@ -188,10 +197,12 @@ def evaluate_checkpoints(
         rows += evaluate_model(baseline, config, ZERO_SHOT, "", model_directory(output, ZERO_SHOT, ""), world, device, on_event)
     for label, checkpoint in checkpoints:
         model = model_from_checkpoint(checkpoint, device)
-        rows += evaluate_model(model, config, "MSTA", label, model_directory(output, "MSTA", label), world, device, on_event)
+        directory = model_directory(output, "MSTA", label)
+        rows += evaluate_model(model, config, "MSTA", label, directory, world, device, on_event, checkpoint_selection(checkpoint))
     results = pd.DataFrame(rows)
-    table = protocol_table(config.protocol.kind, results)
     if world.is_main:
         write_table(output / "results.csv", results)
+    table = protocol_table(config.protocol.kind, results)
+    if world.is_main:
         write_table(output / "protocol.csv", table)
     return results, table

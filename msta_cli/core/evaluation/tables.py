@@ -11,6 +11,7 @@ import pandas as pd
 from msta_cli.core.evaluation.metrics import harmonic_mean
 
 OPTIMISTIC = "best-on-test (optimistic: epoch chosen on the test set, as the peers did)"
+ZERO_SHOT_COLUMN = "zero-shot"  # the few-shot table's column for the frozen backbone (no K)
 
 
 def protocol_table(kind: str, results: pd.DataFrame) -> pd.DataFrame:
@@ -24,14 +25,15 @@ def protocol_table(kind: str, results: pd.DataFrame) -> pd.DataFrame:
 
 def base_to_novel_table(results: pd.DataFrame) -> pd.DataFrame:
     """Base, novel and HM per seed; the mean row averages base and novel first, then takes HM.
-    `failed` counts a row's own videos that could not be scored: its seed's, or all of them."""
+    `failed` counts a row's own videos that could not be scored: its seed's, or all of them. A set
+    no video of which could be scored has no accuracy: its row, and the mean, show none."""
     rows = []
     for method, of_method in results.groupby("method", sort=False):
-        wide = of_method.pivot_table(index="run", columns="split", values="top1", sort=False)
+        wide = _top1(of_method, "run", "split").reindex(columns=["base", "novel"])
         for run, scores in wide.iterrows():
             rows.append(_hm_row(method, run or "-", scores["base"], scores["novel"], of_method[of_method["run"] == run]))
         if len(wide) > 1:
-            rows.append(_hm_row(method, "mean", wide["base"].mean(), wide["novel"].mean(), of_method))
+            rows.append(_hm_row(method, "mean", wide["base"].mean(skipna=False), wide["novel"].mean(skipna=False), of_method))
     return pd.DataFrame(rows)
 
 
@@ -44,18 +46,36 @@ def _hm_row(method: str, run: str, base: float, novel: float, rows: pd.DataFrame
 
 
 def few_shot_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Top-1 per K (columns), one row per method, with its model selection."""
-    table = results.pivot_table(index="method", columns="run", values="top1", sort=False).round(2)
-    return _with_selection(table.reset_index().rename_axis(columns=None), results)
+    """Top-1 per K (columns; the frozen backbone's under `zero-shot`), one row per method, with
+    its failed videos and model selection. With several test sets a column is `SET kK`."""
+    several = results["split"].nunique() > 1
+    column = [
+        " ".join(part for part in (split if several else "", run or ZERO_SHOT_COLUMN) if part)
+        for split, run in zip(results["split"], results["run"])
+    ]
+    table = _top1(results.assign(column=column), "method", "column").round(2)
+    return _with_failed_and_selection(table.reset_index().rename_axis(columns=None), results)
 
 
 def zero_shot_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Top-1 per target split and mean +- std over splits, with each method's model selection."""
-    table = results.pivot_table(index="method", columns="split", values="top1", sort=False)
-    summary = table.copy().round(2)
-    summary["mean"] = table.mean(axis=1).round(2)
-    summary["std"] = table.std(axis=1, ddof=0).round(2)
-    return _with_selection(summary.reset_index().rename_axis(columns=None), results)
+    """One row per method and target dataset: top-1 per split, mean and population std over the
+    splits. Sets named DATASET-N are splits of DATASET (recipes/zeroshot.yaml: hmdb51-1 ...);
+    a split no video of which could be scored leaves its mean and std empty."""
+    named = results["split"].str.extract(r"^(?P<target>.+?)(?:-(?P<number>\d+))?$")
+    split_columns = "split " + named["number"].fillna("1")
+    rows = []
+    for (method, target), of_target in results.assign(target=named["target"], column=split_columns).groupby(
+        ["method", "target"], sort=False
+    ):
+        scores = _top1(of_target, "target", "column").iloc[0]
+        rows.append({
+            "method": method, "target": target, **scores.round(2).to_dict(),
+            "mean": round(scores.mean(skipna=False), 2), "std": round(scores.std(ddof=0, skipna=False), 2),
+            "failed": int(of_target["failed"].sum()), "selection": of_target["selection"].iloc[0],
+        })
+    table = pd.DataFrame(rows)
+    splits = sorted(set(split_columns), key=lambda name: int(name.split()[1]))
+    return table[["method", "target", *splits, "mean", "std", "failed", "selection"]]
 
 
 def supervised_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +83,18 @@ def supervised_table(results: pd.DataFrame) -> pd.DataFrame:
     return results[[c for c in columns if c in results.columns]].reset_index(drop=True)
 
 
-def _with_selection(table: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """Add the `selection` column (a best-on-test run is labelled optimistic on every output)."""
-    selection = results.drop_duplicates("method").set_index("method")["selection"]
-    return table.assign(selection=table["method"].map(selection))
+def _top1(rows: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """top1 with one row per `index` value and one column per `columns` value, in the order they
+    first appear; a set no video of which could be scored stays, as NaN (pivot_table drops it)."""
+    wide = rows.groupby([index, columns], sort=False)["top1"].mean().unstack(columns)
+    return wide.reindex(index=pd.unique(rows[index]), columns=pd.unique(rows[columns]))
+
+
+def _with_failed_and_selection(table: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Add each method's failed videos and its `selection` (a best-on-test run is labelled
+    optimistic on every output)."""
+    by_method = results.groupby("method", sort=False)
+    return table.assign(
+        failed=table["method"].map(by_method["failed"].sum()).astype(int),
+        selection=table["method"].map(by_method["selection"].first()),
+    )

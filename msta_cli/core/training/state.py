@@ -41,14 +41,16 @@ def save_training_checkpoint(
     scaler: torch.amp.GradScaler,
     progress: Progress,
     rng_states: list[dict],
+    selection: str = "last",
 ) -> None:
     """Write into a fresh temporary folder, then swap it in, so `directory` is always whole.
 
     `rng_states` holds every rank's `rng_state()`, so each process resumes its own stream.
+    `selection` says how the adapters were chosen; a best checkpoint records its epoch too.
     """
     staging = directory.with_name(f".{directory.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    save_adapter(model, staging)
+    save_adapter(model, staging, selection=selection, epoch=progress.best_epoch if selection != "last" else None)
     state = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),

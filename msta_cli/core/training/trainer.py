@@ -130,7 +130,8 @@ def train_run(
     def save(name: str) -> None:
         rng_states = gather_objects(rng_state(), world)
         if world.is_main:
-            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states)
+            selection = config.eval.model_selection if name == "best" else "last"
+            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states, selection)
         barrier(world)
 
     def record_failures() -> None:

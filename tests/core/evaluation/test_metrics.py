@@ -82,12 +82,45 @@ def test_a_base_to_novel_evaluation_of_one_set_gets_a_row_per_set():
     assert table[["split", "top1"]].values.tolist() == [["base", 80.0]]
 
 
-def test_few_shot_and_zero_shot_tables():
-    few = pd.DataFrame([{"method": "MSTA", "run": f"k{k}", "split": "test", "top1": float(k), "selection": "last"} for k in (2, 4)])
-    assert few_shot_table(few).columns.tolist() == ["method", "k2", "k4", "selection"]
-    zero = pd.DataFrame([{"method": "MSTA", "run": "", "split": s, "top1": v, "selection": "last"} for s, v in (("h-1", 50.0), ("h-2", 54.0))])
-    row = zero_shot_table(zero).iloc[0]
-    assert row["mean"] == 52.0 and row["std"] == 2.0
+def _row(method: str, run: str, split: str, top1: float, failed: int = 0) -> dict:
+    return {"method": method, "run": run, "split": split, "top1": top1, "failed": failed, "selection": "last"}
+
+
+def test_the_few_shot_table_has_a_column_per_k_and_one_for_the_frozen_backbone():
+    rows = [_row("zero-shot", "", "test", 40.0, failed=1)] + [_row("MSTA", f"k{k}", "test", float(k), failed=1) for k in (2, 4)]
+    table = few_shot_table(pd.DataFrame(rows)).set_index("method")
+    assert table.columns.tolist() == ["zero-shot", "k2", "k4", "failed", "selection"]
+    assert table.loc["zero-shot", "zero-shot"] == 40.0 and np.isnan(table.loc["MSTA", "zero-shot"])
+    assert table.loc["MSTA", ["k2", "k4", "failed"]].tolist() == [2.0, 4.0, 2]
+
+
+def test_the_few_shot_table_keeps_several_test_sets_apart():
+    rows = [_row("MSTA", "k2", split, top1) for split, top1 in (("a", 62.0), ("b", 72.0), ("c", 82.0))]
+    assert few_shot_table(pd.DataFrame(rows)).iloc[0][["a k2", "b k2", "c k2"]].tolist() == [62.0, 72.0, 82.0]
+
+
+def test_the_zero_shot_table_reports_each_target_dataset_over_its_own_splits():
+    values = {"hmdb51": (51.0, 52.0, 53.0), "ucf101": (81.0, 82.0, 83.0), "k600": (71.0, 72.0, 73.0)}
+    rows = [_row("MSTA", "", f"{target}-{n}", v, failed=n) for target, splits in values.items() for n, v in enumerate(splits, 1)]
+    table = zero_shot_table(pd.DataFrame(rows)).set_index("target")
+    assert table.columns.tolist() == ["method", "split 1", "split 2", "split 3", "mean", "std", "failed", "selection"]
+    assert table["mean"].to_dict() == {"hmdb51": 52.0, "ucf101": 82.0, "k600": 72.0}
+    assert table["std"].tolist() == [round(np.std([51, 52, 53]), 2)] * 3 and table["failed"].tolist() == [6, 6, 6]
+
+
+def test_a_set_no_video_of_which_could_be_scored_stays_in_every_table_without_an_accuracy():
+    failed = float("nan")
+    base_to_novel = base_to_novel_table(pd.DataFrame(
+        [_row("MSTA", "seed1", "base", 80.0), _row("MSTA", "seed1", "novel", failed, failed=9),
+         _row("MSTA", "seed2", "base", 70.0), _row("MSTA", "seed2", "novel", 60.0)]
+    )).set_index("run")
+    assert np.isnan(base_to_novel.loc["seed1", "HM"]) and base_to_novel.loc["seed2", "HM"] == round(2 * 70 * 60 / 130, 2)
+    assert np.isnan(base_to_novel.loc["mean", "novel"]) and np.isnan(base_to_novel.loc["mean", "HM"])
+    assert base_to_novel.loc["mean", "base"] == 75.0 and base_to_novel.loc["mean", "failed"] == 9
+    few_shot = few_shot_table(pd.DataFrame([_row("MSTA", "k2", "test", 50.0), _row("MSTA", "k4", "test", failed, failed=5)]))
+    assert few_shot.columns.tolist()[1:3] == ["k2", "k4"] and np.isnan(few_shot.loc[0, "k4"])
+    zero_shot = zero_shot_table(pd.DataFrame([_row("MSTA", "", "hmdb51-1", 50.0), _row("MSTA", "", "hmdb51-2", failed)]))
+    assert np.isnan(zero_shot.loc[0, "mean"]) and np.isnan(zero_shot.loc[0, "std"])
 
 
 def test_optimistic_protocol_is_named_as_such():

@@ -5,7 +5,7 @@ import pytest
 from msta_cli.core.checkpoint import CONFIG_FILE, save_adapter
 from msta_cli.core.config import Config
 from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.runner import checkpoint_overrides
+from msta_cli.core.evaluation.runner import checkpoint_overrides, run_checkpoints
 
 
 @pytest.fixture
@@ -46,3 +46,11 @@ def test_a_local_weights_file_is_compared_by_its_name(tmp_path, openai_checkpoin
     assert checkpoint_overrides(recipe(tiny_model, str(weights)), [("", openai_checkpoint)]) == []
     with pytest.raises(InputError):
         checkpoint_overrides(recipe(tiny_model, "openai"), [("", openai_checkpoint)])
+
+
+def test_a_protocol_runs_checkpoints_come_in_the_order_it_trained_them(tmp_path):
+    for name in ("k16", "k2", "k8", "k4", "seed10", "seed2"):
+        checkpoint = tmp_path / name / "checkpoints" / "last"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / CONFIG_FILE).write_text("{}")
+    assert [label for label, _ in run_checkpoints(tmp_path)] == ["k2", "k4", "k8", "k16", "seed2", "seed10"]
