@@ -327,8 +327,8 @@ def test_resume_after_a_kill_repeats_no_step_also_between_a_saves_renames_or_bef
     assert runner.invoke(app, ["train", recipe, f"output_dir={straight}"]).exit_code == 0
     save, append = trainer.save_training_checkpoint, run_directory.MetricsLog.append
 
-    def save_then_die(directory, *args):
-        save(directory, *args)
+    def save_then_die(directory, *args, **kwargs):
+        save(directory, *args, **kwargs)
         if args[-2].global_step == 3:
             raise _Killed
 

@@ -131,7 +131,7 @@ def train_run(
         rng_states = gather_objects(rng_state(), world)
         if world.is_main:
             selection = config.eval.model_selection if name == "best" else "last"
-            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states, selection)
+            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states, selection=selection)
         barrier(world)
 
     def record_failures() -> None:
