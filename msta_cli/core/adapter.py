@@ -50,6 +50,13 @@ class TemporalConv(nn.Conv1d):
 
     def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size=3, padding=1, groups=groups)
+        # The dense form's weight index and group mask are buffers, not tensors made in forward:
+        # a traced export (TorchScript) would keep those on the device it was traced on, while
+        # buffers move with the module (and are no part of the state dict).
+        per_group_in, per_group_out = in_channels // groups, out_channels // groups
+        inputs, outputs = torch.arange(in_channels), torch.arange(out_channels)
+        self.register_buffer("tap_index", inputs % per_group_in, persistent=False)
+        self.register_buffer("group_mask", inputs[:, None] // per_group_in == outputs[None, :] // per_group_out, persistent=False)
 
     def forward(self, series: torch.Tensor) -> torch.Tensor:
         if self.groups == self.out_channels or series.device.type != "cpu":
@@ -71,12 +78,8 @@ class TemporalConv(nn.Conv1d):
 
     def dense_weight(self) -> torch.Tensor:
         """(3 * in, out): tap k of output o on input i, zero where i is outside o's group."""
-        per_group_in, per_group_out = self.in_channels // self.groups, self.out_channels // self.groups
-        inputs = torch.arange(self.in_channels, device=self.weight.device)
-        outputs = torch.arange(self.out_channels, device=self.weight.device)
-        same_group = inputs[:, None] // per_group_in == outputs[None, :] // per_group_out
-        taps = self.weight[:, inputs % per_group_in, :].permute(2, 1, 0)  # (3, in, out)
-        return (taps * same_group).reshape(3 * self.in_channels, self.out_channels)
+        taps = self.weight[:, self.tap_index, :].permute(2, 1, 0)  # (3, in, out)
+        return (taps * self.group_mask).reshape(3 * self.in_channels, self.out_channels)
 
 
 class MstaBlockAdapter(nn.Module):

@@ -6,10 +6,12 @@ import stat
 import numpy as np
 import open_clip.factory
 import pytest
+import torch
 from safetensors import safe_open
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
+from msta_cli.core.inference.exported import TORCHSCRIPT_METADATA
 from tests.core.inference.helpers import FRAMES, write_checkpoint, write_run
 from tests.helpers.models import write_tiny_clip
 from tests.helpers.videos import write_video
@@ -178,3 +180,28 @@ def test_exports_are_readable_by_group_and_others_under_umask_022(setup, export_
     finally:
         os.umask(previous)
     assert stat.S_IMODE((setup / written).stat().st_mode) == 0o644
+
+
+def test_a_torchscript_export_holds_no_tensor_made_on_the_export_device(torchscript_model):
+    """Traced on the CPU, a tensor made in forward would be a CPU constant and fail on a GPU
+    (`torch.jit.load(map_location="cuda")`); the module's buffers move with it instead."""
+    graph = str(torch.jit.load(str(torchscript_model)).inlined_graph)
+    assert 'value="cpu"' not in graph and "aten::arange" not in graph
+
+
+class _Failing(torch.nn.Module):
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if frames.shape[0] > 0:
+            raise RuntimeError("Expected all tensors to be on the same device")
+        return frames
+
+
+def test_a_torchscript_module_failing_at_run_time_is_a_failure_naming_the_file(tmp_path, setup, torchscript_model):
+    extra = {TORCHSCRIPT_METADATA: ""}
+    torch.jit.load(str(torchscript_model), _extra_files=extra)
+    broken = tmp_path / "broken.pt"
+    torch.jit.save(torch.jit.script(_Failing()), str(broken), _extra_files=extra)
+    result = runner.invoke(app, ["predict", str(setup / "videos"), "--model", str(broken)])
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.output.split())
+    assert f"{broken}: the TorchScript module failed on cpu" in message and "same device" in message and "Traceback" not in result.output

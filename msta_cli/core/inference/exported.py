@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 import msta_cli
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.inference.classes import Classes
 from msta_cli.core.inference.runtime import require, resolve_device
 from msta_cli.core.model import MstaModel
@@ -98,8 +98,14 @@ def _open_torchscript(path: Path, device: str) -> ExportedEncoder:
     names = metadata["outputs"]
 
     def run(frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.inference_mode():
-            values = module(frames.to(target))
+        try:
+            with torch.inference_mode():
+                values = module(frames.to(target))
+        except (RuntimeError, torch.jit.Error) as error:  # the interpreter wraps errors in jit.Error
+            raise MstaError(
+                f"{path}: the TorchScript module failed on {target}: {str(error).strip().splitlines()[-1]}; "
+                "try --device cpu, or export again with this msta"
+            ) from None
         values = values if isinstance(values, tuple) else (values,)
         return {name: value.cpu() for name, value in zip(names, values)}
 
