@@ -76,6 +76,9 @@ def predict(
     paths, failures = expand_inputs(inputs)
     attempted = len(paths) + len(failures)
     if not paths:
+        if output_format != "table":  # a script reading the JSON or CSV still gets one, with the failures
+            empty = _timelines_output([], {}, failures, output_format) if seconds else _predictions_output([], failures, output_format)
+            _emit(empty, output)
         _report_failures(failures, attempted)
         raise InputError("no video to predict: every input failed (see above)")
     options = ModelOptions(backbone, pretrained, device, precision, frames)

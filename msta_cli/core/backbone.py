@@ -224,7 +224,7 @@ def _resolve_pretrained(name: str, pretrained: str) -> str | None:
     if name.startswith("hf-hub:"):
         return None
     if name not in open_clip.list_models():
-        raise InputError(_unknown_choice("model.backbone", name, open_clip.list_models()))
+        raise InputError(_unknown_choice("model.backbone", name, [TINY, *open_clip.list_models()]))
     if pretrained.lower() in NO_WEIGHTS:
         return None
     tags = open_clip.list_pretrained_tags_by_model(name)

@@ -100,7 +100,16 @@ def test_a_non_video_alone_is_exit_code_2_with_a_clear_message(setup, tmp_path):
     assert f"failed: {notes}: unreadable container" in result.stderr
     assert "error: no input could be read as a video" in result.stderr
     missing = _predict(setup, str(tmp_path / "nothing-*.mp4"), "--labels", str(setup / "labels.txt"))
-    assert missing.exit_code == 2 and "pattern matches no files" in missing.stderr
+    assert missing.exit_code == 2 and "pattern matches no video files" in missing.stderr
+
+
+@pytest.mark.parametrize("timeline", [[], ["--timeline"]])
+def test_json_is_written_with_the_failures_also_when_no_input_names_a_video(setup, tmp_path, timeline):
+    output = tmp_path / "out.json"
+    result = _predict(setup, str(tmp_path / "absent.mp4"), "--labels", str(setup / "labels.txt"), "--output", str(output), *timeline)
+    assert result.exit_code == 2, result.output
+    written = json.loads(output.read_text())
+    assert written["failures"] == [{"path": str(tmp_path / "absent.mp4"), "reason": "file not found"}]
 
 
 def test_duplicate_labels_are_rejected_with_their_lines(setup, tmp_path):
@@ -123,6 +132,13 @@ def test_zero_shot_and_option_mistakes(setup, tiny_backbone_name):
     ):
         result = _predict(setup, video, "--labels", str(setup / "labels.txt"), *arguments)
         assert result.exit_code == 2 and message in result.stderr, result.output
+    for arguments, message in (
+        (["--backbone", "msta-tiyn"], "--backbone 'msta-tiyn' is unknown. Did you mean 'msta-tiny'?"),
+        (["--backbone", "ViT-B-16", "--pretrained", "openia"], "--pretrained 'openia' is unknown."),
+        (["--backbone", "msta-tiny", "--pretrained", "w.pt"], "--pretrained cannot be combined with --backbone msta-tiny"),
+    ):
+        result = runner.invoke(app, ["predict", video, "--labels", str(setup / "labels.txt"), *arguments])
+        assert result.exit_code == 2 and message in " ".join(result.stderr.split()), result.output
 
 
 def test_timeline_finds_the_scene_change(setup, tmp_path, tiny_backbone_name):

@@ -8,13 +8,14 @@ difference is within tolerance, so a failed export leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -106,7 +107,29 @@ def export_model(
     _check_out(format, out)
     if format == "torchscript":
         batch_size = batch_size or 1
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with _folders_removed_on_failure(out.parent):
+        return _export_verified(model, format, out, num_frames, classes, batch_size, tolerance)
+
+
+@contextlib.contextmanager
+def _folders_removed_on_failure(folder: Path) -> Iterator[None]:
+    """Create `folder` and its missing parents; a failed export removes those it created, so it
+    leaves nothing behind (an exported file needs its folder to be written and renamed in)."""
+    created = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def _export_verified(
+    model: MstaModel, format: str, out: Path, num_frames: int, classes: Classes | None, batch_size: int | None,
+    tolerance: float,
+) -> ExportReport:
     generator = torch.Generator().manual_seed(0)
     size = model.backbone.preprocessing.size
     # A batch left open is traced on 2 clips (torch.export specialises sizes 0 and 1) and

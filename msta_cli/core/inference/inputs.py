@@ -15,17 +15,19 @@ from msta_cli.core.video_files import VIDEO_SUFFIXES, is_macos_artefact, is_vide
 
 
 def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]:
-    """Videos in argument order without repeats: a file as given (whatever its suffix), a
-    folder's video files recursively (sorted), a glob's matches (sorted)."""
-    videos: dict[Path, None] = {}
+    """Videos in argument order without repeats (one file named twice, however spelt, is
+    predicted once, under its first spelling): a file as given (whatever its suffix), a
+    folder's video files recursively (sorted), a glob's matching video files and the video
+    files in its matching folders (sorted), as a folder's."""
+    videos: dict[Path, Path] = {}
     failures: list[VideoFailure] = []
     for spec in specs:
         found, reason = _expand(spec)
         if reason:
             failures.append(VideoFailure(spec, reason))
         for path in found:
-            videos.setdefault(path, None)
-    return list(videos), failures
+            videos.setdefault(path.resolve(), path)
+    return list(videos.values()), failures
 
 
 def _expand(spec: str) -> tuple[list[Path], str]:
@@ -37,12 +39,16 @@ def _expand(spec: str) -> tuple[list[Path], str]:
         return found, "" if found else f"folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
     if glob.has_magic(spec):
         matches = [Path(match) for match in sorted(glob.glob(spec, recursive=True))]
-        found = [p for match in matches for p in (_videos_in(match) if match.is_dir() else [match])]
-        return found, "" if found else "pattern matches no files"
+        found = [
+            path for match in matches if not any(is_macos_artefact(part) for part in match.parts)
+            for path in (_videos_in(match) if match.is_dir() else [match] if is_video_file(match.name) else [])
+        ]
+        return found, "" if found else f"pattern matches no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
     return [], "file not found"
 
 
 def _videos_in(folder: Path) -> list[Path]:
+    """Video files below `folder`, leaving out macOS metadata (`__MACOSX/`, `._name`)."""
     return sorted(
         p for p in folder.rglob("*")
         if p.is_file() and is_video_file(p.name)

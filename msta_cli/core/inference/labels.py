@@ -49,7 +49,7 @@ def load_labels(spec: str, data_root: str | Path = "data") -> LabelSet:
 def read_text_labels(path: str | Path) -> list[str]:
     """One class name per line; blank lines and lines starting with `#` are ignored."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: Notepad's byte-order mark
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
     where: dict[str, list[int]] = defaultdict(list)

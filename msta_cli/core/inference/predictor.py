@@ -12,10 +12,10 @@ from typing import Protocol
 
 import torch
 
-from msta_cli.core.backbone import Preprocessing, describe_backbone
+from msta_cli.core.backbone import Preprocessing, describe_backbone, open_clip_source
 from msta_cli.core.checkpoint import load_adapter, read_adapter_config
 from msta_cli.core.config import Config, ModelConfig, TextConfig
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.inference.classes import Classes, embed_classes
 from msta_cli.core.inference.exported import ExportedEncoder, open_exported
 from msta_cli.core.inference.labels import LabelSet
@@ -131,6 +131,9 @@ def _check_torch_options(source: Source | None, labels: LabelSet | None, options
     """Refuse impossible combinations before a (possibly large) model is loaded."""
     if source is not None and options.backbone is not None:
         raise InputError("--backbone chooses the zero-shot model; it cannot be combined with --model")
+    backbone = open_clip_source(options.backbone or ModelConfig.backbone)
+    if source is None and options.pretrained is not None and backbone.startswith(("local-dir:", "hf-hub:")):
+        raise InputError(f"--pretrained cannot be combined with --backbone {options.backbone}: its weights come with it")
     merged = source is not None and source.kind == "merged"
     if merged and options.pretrained is not None:
         raise InputError("--pretrained cannot be combined with a merged --model: it carries its own weights")
@@ -141,7 +144,11 @@ def _check_torch_options(source: Source | None, labels: LabelSet | None, options
 def _load_torch(source: Source | None, options: ModelOptions, device: torch.device) -> _Loaded:
     if source is None:
         model_config = ModelConfig(options.backbone or ModelConfig.backbone, options.pretrained or ModelConfig.pretrained)
-        model = create_model(Config(model=model_config), device, adapters=False)
+        try:
+            model = create_model(Config(model=model_config), device, adapters=False)
+        except MstaError as error:  # the backbone's messages name recipe keys; here they were flags
+            message = str(error).replace("model.backbone", "--backbone").replace("model.pretrained", "--pretrained")
+            raise type(error)(message) from None
         return _Loaded(model, None, None, f"zero-shot {describe_backbone(model_config.backbone, model_config.pretrained)}")
     if source.kind == "merged":
         merged = load_merged(source.path, device)

@@ -49,7 +49,7 @@ def resolve_source(spec: str | Path) -> Source:
         return Source(kinds[path.suffix.lower()], path)
     raise InputError(
         f"{path}: not a model msta can load; expected a run folder, an adapter checkpoint folder "
-        f"({WEIGHTS_FILE} + {CONFIG_FILE}), a merged .safetensors export or an .onnx export"
+        f"({WEIGHTS_FILE} + {CONFIG_FILE}), a merged .safetensors export, an .onnx export or a TorchScript .pt export"
     )
 
 

@@ -51,6 +51,9 @@ def test_a_mismatch_fails_the_export_and_leaves_nothing(tmp_path, tiny_backbone_
     with pytest.raises(MstaError, match=r"verification failed, nothing was written: .*embedding differs by"):
         export_model(tiny_adapted_model(tiny_backbone_name), "merged", tmp_path / "m.safetensors", FRAMES)
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(MstaError, match="verification failed"):  # nor the folders it made for the file
+        export_model(tiny_adapted_model(tiny_backbone_name), "merged", tmp_path / "new" / "sub" / "m.safetensors", FRAMES)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

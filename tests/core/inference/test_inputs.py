@@ -32,7 +32,7 @@ def test_arguments_that_name_nothing_become_failures_with_reasons(tmp_path):
     assert [(f.path, f.reason.split(" (")[0]) for f in failures] == [
         (str(tmp_path / "missing.mp4"), "file not found"),
         (str(tmp_path / "empty"), "folder holds no video files"),
-        (str(tmp_path / "*.mov"), "pattern matches no files"),
+        (str(tmp_path / "*.mov"), "pattern matches no video files"),
     ]
 
 
@@ -46,3 +46,20 @@ def test_a_folder_copied_from_a_mac_is_expanded_without_its_artefacts(tmp_path):
     _touch(tmp_path / "clips" / "._a.mp4")
     _touch(tmp_path / "__MACOSX" / "clips" / "._a.mp4")
     assert expand_inputs([str(tmp_path)]) == ([video], [])
+
+
+def test_a_glob_takes_the_video_files_a_folder_would(tmp_path):
+    video = _touch(tmp_path / "mixed" / "a.mp4")
+    _touch(tmp_path / "mixed" / "notes.txt")
+    _touch(tmp_path / "mixed" / "thumb.jpg")
+    _touch(tmp_path / "mixed" / "__MACOSX" / "a.mp4")
+    _touch(tmp_path / "mixed" / "._a.mp4")
+    assert expand_inputs([str(tmp_path / "mixed" / "*")]) == ([video], [])
+    assert expand_inputs([str(tmp_path / "mixed")]) == ([video], [])
+
+
+def test_one_file_spelt_several_ways_is_predicted_once_under_its_first_spelling(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _touch(tmp_path / "v" / "a.mp4")
+    spellings = ["v/a.mp4", "./v/a.mp4", str(tmp_path / "v" / "a.mp4"), "v/../v/a.mp4", "v"]
+    assert expand_inputs(spellings) == ([Path("v/a.mp4")], [])

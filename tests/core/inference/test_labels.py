@@ -11,6 +11,16 @@ def test_text_file_skips_blank_lines_and_comments(tmp_path):
     assert load_labels(str(path)).names == ("brush hair", "ride bike", "climb")
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    """Windows Notepad starts UTF-8 files with one; it would make the first line a new class, or
+    hide a leading comment."""
+    path = tmp_path / "labels.txt"
+    path.write_bytes("# my classes\r\nbrush hair\r\nclimb\r\n".encode("utf-8-sig"))
+    assert read_text_labels(path) == ["brush hair", "climb"]
+    path.write_bytes("brush hair\nclimb\n".encode("utf-8-sig"))
+    assert read_text_labels(path) == ["brush hair", "climb"]
+
+
 def test_duplicates_are_an_error_naming_every_line(tmp_path):
     path = tmp_path / "labels.txt"
     path.write_text("run\njump\nrun\nswim\njump\nrun\n")
