@@ -32,6 +32,7 @@ import torch
 
 from bench.loader_throughput import write_textured_video
 from msta_cli.core.config import AdapterConfig, Config, ModelConfig
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.inference.batch import predict_videos
 from msta_cli.core.inference.classes import embed_classes
 from msta_cli.core.inference.export import export_model
@@ -51,7 +52,7 @@ def build_exports(root: Path, backbone: str, bottleneck: int, blocks: list[int])
     exports = {"pytorch": root / "model.safetensors", "onnxruntime": root / "model.onnx"}
     for backend, path in exports.items():
         start = time.perf_counter()
-        report = export_model(model, "merged" if backend == "pytorch" else "onnx", path, FRAMES, classes)
+        report = export_model(model, "merged" if backend == "pytorch" else "onnx", path, ClipSampling(FRAMES), classes)
         worst = max(check.difference for check in report.checks)
         print(f"exported {path.name} in {time.perf_counter() - start:.1f} s (max |difference| {worst:.2g})", flush=True)
     return exports

@@ -84,7 +84,7 @@ def predict(
     options = ModelOptions(backbone, pretrained, device, precision, frames)
     predictor = load_predictor(model, label_set, options)
     stderr.print(
-        f"[dim]{escape(predictor.description)}: {len(predictor.labels)} labels, {predictor.num_frames} frames, "
+        f"[dim]{escape(predictor.description)}: {len(predictor.labels)} labels, {predictor.sampling.describe()}, "
         f"views {test_views.clips}x{test_views.crops}, {len(paths)} video(s)"
         + (f" and {len(failures)} input(s) that name none" if failures else "") + "[/]",
         highlight=False, soft_wrap=True,

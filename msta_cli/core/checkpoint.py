@@ -26,6 +26,7 @@ from msta_cli.core.backbone import (
     tiny_weights_digest,
 )
 from msta_cli.core.config import AdapterConfig, Config, ModelConfig, TextConfig
+from msta_cli.core.data.sampling import SAMPLINGS, ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import write_bytes_atomic, write_text_atomic
 from msta_cli.core.model import MstaModel, create_model
@@ -33,18 +34,20 @@ from msta_cli.core.model import MstaModel, create_model
 WEIGHTS_FILE = "adapter.safetensors"
 CONFIG_FILE = "adapter_config.json"
 FORMAT = "msta-adapter/1"
-CONFIG_KEYS = ("format", "msta_version", "backbone", "adapter", "templates", "preprocessing", "num_frames", "selection", "epoch")
+SAMPLING_KEYS = ("num_frames", "sampling", "dense_stride")
+CONFIG_KEYS = ("format", "msta_version", "backbone", "adapter", "templates", "preprocessing", *SAMPLING_KEYS, "selection", "epoch")
 SELECTIONS = ("last", "best-on-val", "best-on-test")
 
 
 def save_adapter(
-    model: MstaModel, directory: str | Path, num_frames: int | None = None, selection: str | None = None,
+    model: MstaModel, directory: str | Path, sampling: ClipSampling | None = None, selection: str | None = None,
     epoch: int | None = None,
 ) -> Path:
     """Write the pair atomically (temp file, then rename), so a crash never leaves half a file.
 
-    `num_frames` (frames per clip the adapters were trained or exported with) is recorded for a
-    checkpoint that leaves its run, such as an adapter export, which has no config.yaml beside it.
+    `sampling` (frames per clip and how test clips are drawn, as the adapters were trained or
+    exported with) is recorded for a checkpoint that leaves its run, such as an adapter export,
+    which has no config.yaml beside it.
     A training checkpoint records how it was chosen (`selection`, and the `epoch` of a best one),
     so its results are labelled by what it is, whatever the recipe evaluating it says.
     """
@@ -53,13 +56,13 @@ def save_adapter(
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.adapters.state_dict().items()}
     # safetensors' save_file renames its own 0600 temporary file; msta's writer keeps the umask's mode.
     write_bytes_atomic(directory / WEIGHTS_FILE, save(weights, metadata={"format": FORMAT}))
-    config = adapter_config_of(model, num_frames)
+    config = adapter_config_of(model, sampling)
     config.update({key: value for key, value in (("selection", selection), ("epoch", epoch)) if value is not None})
     write_text_atomic(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return directory
 
 
-def adapter_config_of(model: MstaModel, num_frames: int | None = None) -> dict:
+def adapter_config_of(model: MstaModel, sampling: ClipSampling | None = None) -> dict:
     backbone = model.backbone
     config = {
         "format": FORMAT,
@@ -69,9 +72,33 @@ def adapter_config_of(model: MstaModel, num_frames: int | None = None) -> dict:
         "templates": model.templates,
         "preprocessing": dataclasses.asdict(backbone.preprocessing),
     }
-    if num_frames is not None:
-        config["num_frames"] = num_frames
+    if sampling is not None:
+        config.update(sampling_record(sampling))
     return config
+
+
+def sampling_record(sampling: ClipSampling) -> dict:
+    """The keys a checkpoint or export records for its test clips; the stride only for dense
+    sampling, the one that uses it."""
+    record: dict = {"num_frames": sampling.num_frames, "sampling": sampling.mode}
+    if sampling.mode == "dense":
+        record["dense_stride"] = sampling.dense_stride
+    return record
+
+
+def recorded_sampling(record: dict, where: str) -> ClipSampling:
+    """What `sampling_record` wrote, checked so that a damaged file is named (`where` starts each
+    message); files from before msta recorded the sampling mean TSN segment sampling."""
+    frames = record.get("num_frames")
+    if type(frames) is not int or frames < 1:
+        raise InputError(f"{where} 'num_frames' must be a positive integer; got {frames!r}")
+    mode = record.get("sampling", "segment")
+    if mode not in SAMPLINGS:
+        raise InputError(f"{where} 'sampling' must be one of {', '.join(SAMPLINGS)}; got {mode!r}")
+    stride = record.get("dense_stride")
+    if (mode == "dense" or stride is not None) and (type(stride) is not int or stride < 1):
+        raise InputError(f"{where} 'dense_stride' must be a positive integer (frames between a dense clip's frames); got {stride!r}")
+    return ClipSampling(frames, mode, stride) if mode == "dense" else ClipSampling(frames)
 
 
 def read_adapter_config(directory: str | Path) -> tuple[ModelConfig, AdapterConfig, list[str]]:
@@ -99,9 +126,11 @@ def checkpoint_selection(directory: str | Path) -> str | None:
     return _read_config(Path(directory)).get("selection")
 
 
-def checkpoint_num_frames(directory: str | Path) -> int | None:
-    """Frames per clip recorded in the checkpoint (adapter exports), or None (older ones, runs)."""
-    return _read_config(Path(directory)).get("num_frames")
+def checkpoint_sampling(directory: str | Path) -> ClipSampling | None:
+    """The test-clip sampling recorded in the checkpoint (adapter exports), or None (older
+    exports and in-run checkpoints, whose run's config.yaml says it)."""
+    config = _read_config(Path(directory))
+    return recorded_sampling(config, f"{Path(directory) / CONFIG_FILE}:") if "num_frames" in config else None
 
 
 def adapter_config_from(data: Any, path: Path) -> AdapterConfig:
@@ -254,9 +283,8 @@ def _check_config(path: Path, config: dict) -> None:
     if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
         raise InputError(f"{path}: 'templates' must be a non-empty list of strings; got {templates!r}")
     adapter_config_from(config["adapter"], path)
-    frames = config.get("num_frames")
-    if frames is not None and (type(frames) is not int or frames < 1):
-        raise InputError(f"{path}: 'num_frames' must be a positive integer; got {frames!r}")
+    if any(key in config for key in SAMPLING_KEYS):
+        recorded_sampling(config, f"{path}:")
     if config.get("selection", "last") not in SELECTIONS:
         raise InputError(f"{path}: 'selection' must be one of {', '.join(SELECTIONS)}; got {config['selection']!r}")
     epoch = config.get("epoch")

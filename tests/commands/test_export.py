@@ -18,17 +18,19 @@ from tests.helpers.videos import write_video
 
 runner = CliRunner()
 LABELS = ["brush hair", "cartwheel", "climb"]
+STRIDE = 4  # the run's dense sampling: 4 frames 4 apart, which every export must keep
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, tiny_backbone_name):
-    """A run (4 frames), a labels file and three videos, and the PyTorch predictions for them."""
+    """A run (4 frames, dense sampling), a labels file and three videos long enough for a dense
+    clip, on which dense and segment sampling pick different frames."""
     root = tmp_path_factory.mktemp("export")
-    write_run(root / "run", tiny_backbone_name)
+    write_run(root / "run", tiny_backbone_name, dense_stride=STRIDE)
     (root / "labels.txt").write_text("\n".join(LABELS) + "\n")
     (root / "other.txt").write_text("dive\n")
     for index in range(3):
-        write_video(root / "videos" / f"{index}.mp4", num_frames=10 + 6 * index)
+        write_video(root / "videos" / f"{index}.mp4", num_frames=24 + 12 * index)
     return root
 
 
@@ -55,6 +57,18 @@ def _export(setup, export_format: str, out: str, *options: str):
 @pytest.fixture(scope="module")
 def pytorch_predictions(setup):
     return _predict(setup, "--model", str(setup / "run"), "--labels", str(setup / "labels.txt"))
+
+
+def test_the_run_predicts_with_dense_clips_not_segments(setup, pytorch_predictions):
+    """So that an export that lost the run's sampling fails the tests below."""
+    alone = shutil.copytree(setup / "run" / "checkpoints" / "last", setup / "outside-run")  # records no sampling
+    segments = _predict(setup, "--model", str(alone), "--labels", str(setup / "labels.txt"), "--frames", str(FRAMES))
+    with pytest.raises(AssertionError):
+        _assert_same_predictions(segments, pytorch_predictions)
+
+
+def _assert_dense(metadata: dict) -> None:
+    assert (metadata["num_frames"], metadata["sampling"], metadata["dense_stride"]) == (FRAMES, "dense", STRIDE)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +114,7 @@ def test_onnx_metadata_tells_a_plain_onnxruntime_user_how_to_feed_it(onnx_model)
     session = _session(onnx_model)
     metadata = json.loads(session.get_modelmeta().custom_metadata_map["msta"])
     assert metadata["input"] == {"name": "frames", "shape": ["batch", FRAMES, 3, 32, 32]}
+    _assert_dense(metadata)
     assert metadata["batch_size"] is None
     assert metadata["labels"] == LABELS and metadata["preprocessing"]["mean"] == [0.5, 0.4, 0.3]
     assert [output.name for output in session.get_outputs()] == ["embedding", "logits"]
@@ -153,16 +168,22 @@ def test_export_mistakes_are_exit_code_2(setup):
     assert result.exit_code == 2 and "neither a training run" in result.stderr
 
 
-def test_adapter_export_keeps_the_runs_frames_for_predict_and_a_later_export(setup, pytorch_predictions):
+def test_adapter_export_keeps_the_runs_frames_and_sampling_for_predict_and_a_later_export(setup, pytorch_predictions):
     _export(setup, "adapter", "adapter-frames")
-    assert json.loads((setup / "adapter-frames" / "adapter_config.json").read_text())["num_frames"] == FRAMES
+    _assert_dense(json.loads((setup / "adapter-frames" / "adapter_config.json").read_text()))
     predictions = _predict(setup, "--model", str(setup / "adapter-frames"), "--labels", str(setup / "labels.txt"))
     _assert_same_predictions(predictions, pytorch_predictions, tolerance=0.0)
     merged = setup / "from-adapter.safetensors"
     result = runner.invoke(app, ["export", str(setup / "adapter-frames"), "--format", "merged", "--out", str(merged)])
     assert result.exit_code == 0, result.output
     with safe_open(str(merged), framework="pt") as handle:
-        assert json.loads(handle.metadata()["msta"])["num_frames"] == FRAMES
+        _assert_dense(json.loads(handle.metadata()["msta"]))
+    _assert_same_predictions(_predict(setup, "--model", str(merged), "--labels", str(setup / "labels.txt")), pytorch_predictions)
+
+
+def test_merged_export_of_the_run_predicts_as_the_run(setup, pytorch_predictions):
+    _export(setup, "merged", "run.safetensors", "--labels", str(setup / "labels.txt"))
+    _assert_same_predictions(_predict(setup, "--model", str(setup / "run.safetensors")), pytorch_predictions)
 
 
 def test_torchscript_export_without_labels_is_refused_by_predict_with_or_without_labels(setup):

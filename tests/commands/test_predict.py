@@ -5,12 +5,14 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
 from msta_cli.core.inference.export import export_model
-from tests.core.inference.helpers import FRAMES, dark_bright_classes, tiny_adapted_model, write_checkpoint, write_two_scene_video
+from tests.core.inference.helpers import FRAMES, SAMPLING, dark_bright_classes, tiny_adapted_model, write_checkpoint, write_two_scene_video
+from tests.helpers.datasets import tiny_recipe, write_recipe
 from tests.helpers.videos import truncate, write_not_a_video, write_video
 
 runner = CliRunner()
@@ -145,7 +147,7 @@ def test_timeline_finds_the_scene_change(setup, tmp_path, tiny_backbone_name):
     """A merged export whose two classes are the model's own embeddings of a black and a
     white clip, on a video that turns from black to white at 4.5 s."""
     model = tiny_adapted_model(tiny_backbone_name)
-    export_model(model, "merged", tmp_path / "darkbright.safetensors", FRAMES, dark_bright_classes(model))
+    export_model(model, "merged", tmp_path / "darkbright.safetensors", SAMPLING, dark_bright_classes(model))
     video = write_two_scene_video(tmp_path / "scene.mp4")
     result = runner.invoke(app, [
         "predict", str(video), "--model", str(tmp_path / "darkbright.safetensors"), "--timeline",
@@ -192,3 +194,51 @@ def test_export_to_a_path_under_a_file_exits_2_before_exporting(tmp_path):
     result = CliRunner().invoke(app, ["export", str(tmp_path), "--format", "merged", "--out", f"{file}/m.safetensors"])
     assert result.exit_code == 2, result.output
     assert f"--out {file}/m.safetensors: {file} is a file, not a folder" in " ".join(result.stderr.split())
+
+
+@pytest.fixture(scope="module")
+def dense_runs(tmp_path_factory, tiny_backbone_name):
+    """Two runs of one checkpoint on a test set of two 48-frame videos, evaluated with 2x1 views:
+    one sampling dense clips (4 frames, 4 apart), the other TSN segments."""
+    root = tmp_path_factory.mktemp("dense")
+    data = root / "data"
+    paths = [write_video(data / "videos" / f"{name}.mp4", num_frames=48).relative_to(data) for name in ("a", "b")]
+    pd.DataFrame({"id": range(len(LABELS)), "name": LABELS}).to_csv(data / "labels.csv", index=False)
+    pd.DataFrame({"path": [str(path) for path in paths], "label": [0, 1]}).to_csv(data / "test.csv", index=False)
+    runs = {}
+    for sampling in ("dense", "segment"):
+        run = root / sampling
+        write_checkpoint(run / "checkpoints" / "last", tiny_backbone_name)
+        recipe = tiny_recipe(data, tiny_backbone_name, data={"sampling": sampling, "dense_stride": 4, "train_split": "test.csv"})
+        write_recipe(run / "config.yaml", recipe)
+        runs[sampling] = run
+    return data, runs
+
+
+def _predicted_scores(data: Path, run: Path) -> tuple[dict[str, list[float]], str]:
+    result = runner.invoke(app, [
+        "predict", str(data / "videos"), "--model", str(run), "--labels", str(data), "--views", "2x1",
+        "--format", "json", "--device", "cpu", "--workers", "0",
+    ])
+    assert result.exit_code == 0, result.output
+    scores = {Path(path).name: [p for _, p in top] for path, top in _from_json(result.stdout).items()}
+    return scores, result.stderr
+
+
+def test_a_dense_runs_predictions_are_the_scores_msta_evaluate_gives(dense_runs, tmp_path):
+    data, runs = dense_runs
+    result = runner.invoke(app, ["evaluate", str(runs["dense"]), "--output", str(tmp_path / "evaluated")])
+    assert result.exit_code == 0, result.output
+    (predictions,) = (tmp_path / "evaluated").rglob("predictions.csv")
+    evaluated = {
+        Path(row["path"]).name: [row[f"score{rank}"] for rank in range(1, len(LABELS) + 1)]
+        for _, row in pd.read_csv(predictions).iterrows()
+    }
+    dense, header = _predicted_scores(data, runs["dense"])
+    assert "4 frames (dense, stride 4), views 2x1" in header
+    assert dense.keys() == evaluated.keys() == {"a.mp4", "b.mp4"}
+    for name, scores in evaluated.items():
+        assert dense[name] == pytest.approx(scores, abs=1e-5)  # predictions.csv rounds to 5 decimals
+    segment, header = _predicted_scores(data, runs["segment"])
+    assert "4 frames, views 2x1" in header
+    assert any(segment[name] != pytest.approx(dense[name], abs=1e-4) for name in dense)  # other frames, other scores

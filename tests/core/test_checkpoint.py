@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from msta_cli.core.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
-    checkpoint_num_frames,
+    checkpoint_sampling,
     load_adapter,
     model_from_checkpoint,
     read_adapter_config,
@@ -18,6 +18,7 @@ from msta_cli.core.checkpoint import (
 )
 from msta_cli.core.backbone import TINY, TINY_DIR
 from msta_cli.core.config import AdapterConfig, Config, ModelConfig
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.model import MstaModel, create_model
 from tests.helpers.models import write_tiny_clip
@@ -100,11 +101,22 @@ def test_msta_tiny_adapters_record_its_weights_and_refuse_other_msta_tiny_weight
 
 
 def test_frames_per_clip_are_recorded_when_given_and_optional(tiny_model, tmp_path):
-    save_adapter(tiny_model, tmp_path / "export", num_frames=3)
-    assert checkpoint_num_frames(tmp_path / "export") == 3
+    save_adapter(tiny_model, tmp_path / "export", ClipSampling(3))
+    assert checkpoint_sampling(tmp_path / "export") == ClipSampling(3)
     save_adapter(tiny_model, tmp_path / "older")  # as in-run checkpoints and older exports are
-    assert checkpoint_num_frames(tmp_path / "older") is None
+    assert checkpoint_sampling(tmp_path / "older") is None
     model_from_checkpoint(tmp_path / "older")
+
+
+def test_dense_sampling_is_recorded_with_its_stride_and_older_files_mean_segments(tiny_model, tmp_path):
+    save_adapter(tiny_model, tmp_path, ClipSampling(3, "dense", 4))
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    assert (config["num_frames"], config["sampling"], config["dense_stride"]) == (3, "dense", 4)
+    assert checkpoint_sampling(tmp_path) == ClipSampling(3, "dense", 4)
+    for key in ("sampling", "dense_stride"):  # as adapter exports written before msta recorded the sampling
+        del config[key]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    assert checkpoint_sampling(tmp_path) == ClipSampling(3, "segment")
 
 
 def test_local_dir_adapters_record_the_folders_weights_and_refuse_others_put_there(tmp_path, tiny_config):
@@ -158,12 +170,16 @@ def test_an_older_relative_local_dir_path_still_loads_from_its_folder(tmp_path, 
         (lambda c: c["adapter"].update(temporal="sideways"), "'adapter.temporal' must be one of grouped"),
         (lambda c: c.update(backbone="ViT"), "'backbone' must be a mapping"),
         (lambda c: c.update(num_frames=0), "'num_frames' must be a positive integer"),
+        (lambda c: c.update(sampling="sparse"), "'sampling' must be one of segment, dense; got 'sparse'"),
+        (lambda c: c.update(dense_stride=0), "'dense_stride' must be a positive integer .*; got 0"),
+        (lambda c: c.pop("dense_stride"), "'dense_stride' must be a positive integer .*; got None"),
+        (lambda c: c.pop("num_frames"), "'num_frames' must be a positive integer; got None"),
         (lambda c: c.update(selection="best"), "'selection' must be one of last, best-on-val, best-on-test"),
         (lambda c: c.update(epoch="7"), "'epoch' must be a non-negative integer"),
     ],
 )
 def test_a_damaged_config_is_an_input_error_naming_the_file(tiny_model, tmp_path, damage, message):
-    save_adapter(tiny_model, tmp_path)
+    save_adapter(tiny_model, tmp_path, ClipSampling(8, "dense", 2))
     config = json.loads((tmp_path / CONFIG_FILE).read_text())
     damage(config)
     (tmp_path / CONFIG_FILE).write_text(json.dumps(config))

@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from msta_cli.core.data import sampling
 from msta_cli.core.data.decoding import VideoError, open_video, resolve_backend
+from msta_cli.core.data.sampling import SAMPLINGS, ClipSampling
 
 MODES = ("train", "test")
-SAMPLINGS = ("segment", "dense")
 
 
 class VideoFailure(NamedTuple):
@@ -133,10 +133,8 @@ class VideoClipDataset(Dataset):
     def frame_indices(self, video_frames: int, index: int) -> list[list[int]]:
         """The frame positions of sample `index`'s clips (one clip in train mode)."""
         length = self.num_frames
-        if self.mode == "test" and self.sampling == "segment":
-            return sampling.test_clip_indices(video_frames, length, self.clips)
         if self.mode == "test":
-            return sampling.dense_test_indices(video_frames, length, self.stride, self.clips)
+            return ClipSampling(length, self.sampling, self.stride).test_indices(video_frames, self.clips)
         generator = random.Random(f"{self.seed}:{self.epoch}:{index}")
         if self.sampling == "segment":
             return [sampling.train_segment_indices(video_frames, length, generator)]

@@ -8,10 +8,38 @@ functions of the video length, so every run scores the same views.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 Generator = torch.Generator | random.Random
+SAMPLINGS = ("segment", "dense")
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    """How a model's test clips are drawn: `num_frames` per clip, one from each TSN segment or,
+    `mode` dense, `dense_stride` frames apart (`data.sampling`, `data.dense_stride`).
+
+    A run's config sets it and its checkpoints and exports record it, so that `msta predict`
+    picks the frames `msta evaluate` scored.
+    """
+
+    num_frames: int
+    mode: Literal["segment", "dense"] = "segment"
+    dense_stride: int = 8  # used only by dense sampling
+
+    def test_indices(self, video_frames: int, clips: int) -> list[list[int]]:
+        """The frame positions of `clips` test clips of a `video_frames`-frame video."""
+        if self.mode == "dense":
+            return dense_test_indices(video_frames, self.num_frames, self.dense_stride, clips)
+        return test_clip_indices(video_frames, self.num_frames, clips)
+
+    def describe(self) -> str:
+        """`8 frames`, or `8 frames (dense, stride 4)`: the stride only where it is used."""
+        frames = f"{self.num_frames} frames"
+        return f"{frames} (dense, stride {self.dense_stride})" if self.mode == "dense" else frames
 
 
 def _randint(generator: Generator, low: int, high: int) -> int:

@@ -36,9 +36,11 @@ def predict_videos(
     dataset = VideoClipDataset(
         split,
         video_root="",
-        num_frames=predictor.num_frames,
+        num_frames=predictor.sampling.num_frames,
         mode="test",
         clips=views.clips,
+        sampling=predictor.sampling.mode,
+        stride=predictor.sampling.dense_stride,
         backend=backend,
         max_short_side=predictor.preprocessing.size,
     )

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_adapter
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import atomic_path
 from msta_cli.core.inference.classes import Classes, embed_classes
@@ -34,9 +35,9 @@ from msta_cli.core.inference.exported import (
 )
 from msta_cli.core.inference.merged import load_merged, save_merged
 from msta_cli.core.inference.labels import LabelSet
-from msta_cli.core.inference.predictor import DEFAULT_FRAMES, checkpoint_model
+from msta_cli.core.inference.predictor import checkpoint_model, clip_sampling
 from msta_cli.core.inference.runtime import require
-from msta_cli.core.inference.sources import Source, resolve_checkpoint, run_num_frames
+from msta_cli.core.inference.sources import Source, resolve_checkpoint, run_sampling
 from msta_cli.core.model import MstaModel
 
 SUFFIXES = {"adapter": "", "merged": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
@@ -74,7 +75,8 @@ def export_checkpoint(
     tolerance: float = DEFAULT_TOLERANCE,
     pretrained: str | None = None,
 ) -> ExportReport:
-    """Export the run or checkpoint `spec`; frames default to the run's, else 8."""
+    """Export the run or checkpoint `spec`; frames default to the run's, else 8, and the export
+    records the run's sampling (segment, or dense with its stride) for `msta predict`."""
     if format in ("adapter", "merged") and batch_size is not None:
         raise InputError(f"--batch-size fixes the input of onnx and torchscript exports; a {format} export takes any batch")
     if format == "adapter" and labels is not None:
@@ -83,22 +85,23 @@ def export_checkpoint(
     source = resolve_checkpoint(spec)
     model = checkpoint_model(source, pretrained)
     classes = embed_classes(model, labels.names) if labels else None
-    frames = num_frames or run_num_frames(source) or DEFAULT_FRAMES
-    return export_model(model, format, out, frames, classes, batch_size, tolerance)
+    sampling = clip_sampling(run_sampling(source), num_frames)
+    return export_model(model, format, out, sampling, classes, batch_size, tolerance)
 
 
 def export_model(
     model: MstaModel,
     format: str,
     out: str | Path,
-    num_frames: int,
+    sampling: ClipSampling,
     classes: Classes | None = None,
     batch_size: int | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> ExportReport:
     """Write `model` as `format` to `out` (a folder for `adapter`, else a file) and verify it.
 
-    ONNX and TorchScript files take clips of exactly `num_frames` frames, and exactly
+    Every format records `sampling`, so a video is sampled as the model was evaluated.
+    ONNX and TorchScript files take clips of exactly `sampling.num_frames` frames, and exactly
     `batch_size` of them per call; an ONNX file exported with `batch_size=None` takes any
     number; a TorchScript file always has a fixed batch (1 by default), since torch.jit.trace
     records every size as a constant.
@@ -108,7 +111,7 @@ def export_model(
     if format == "torchscript":
         batch_size = batch_size or 1
     with _folders_removed_on_failure(out.parent):
-        return _export_verified(model, format, out, num_frames, classes, batch_size, tolerance)
+        return _export_verified(model, format, out, sampling, classes, batch_size, tolerance)
 
 
 @contextlib.contextmanager
@@ -127,24 +130,24 @@ def _folders_removed_on_failure(folder: Path) -> Iterator[None]:
 
 
 def _export_verified(
-    model: MstaModel, format: str, out: Path, num_frames: int, classes: Classes | None, batch_size: int | None,
+    model: MstaModel, format: str, out: Path, sampling: ClipSampling, classes: Classes | None, batch_size: int | None,
     tolerance: float,
 ) -> ExportReport:
     generator = torch.Generator().manual_seed(0)
     size = model.backbone.preprocessing.size
     # A batch left open is traced on 2 clips (torch.export specialises sizes 0 and 1) and
     # verified on 3, so the file is shown to take a batch it was not traced with.
-    clip = torch.randn(batch_size or 3, num_frames, 3, size, size, generator=generator)
+    clip = torch.randn(batch_size or 3, sampling.num_frames, 3, size, size, generator=generator)
     reference = _torch_outputs(model.eval(), clip, classes)
     verify = _Verifier(reference, float(model.backbone.logit_scale()), tolerance)
     if format == "adapter":
-        return ExportReport(format, _export_adapter(model, out, clip, classes, verify), verify.checks)
+        return ExportReport(format, _export_adapter(model, out, sampling, clip, classes, verify), verify.checks)
     with atomic_path(out) as temporary:
         if format == "merged":
-            save_merged(model, temporary, num_frames, classes)
+            save_merged(model, temporary, sampling, classes)
             verify(_torch_outputs(load_merged(temporary).model, clip, classes))
         else:
-            _export_encoder(format, model, Path(temporary), clip if batch_size else clip[:2], classes, batch_size)
+            _export_encoder(format, model, Path(temporary), sampling, clip if batch_size else clip[:2], classes, batch_size)
             verify(open_exported(temporary, format, "cpu").run(clip))
     return ExportReport(format, [out], verify.checks)
 
@@ -182,11 +185,12 @@ def _torch_outputs(model: MstaModel, clip: torch.Tensor, classes: Classes | None
 
 
 def _export_adapter(
-    model: MstaModel, out: Path, clip: torch.Tensor, classes: Classes | None, verify: Callable[[Outputs], None]
+    model: MstaModel, out: Path, sampling: ClipSampling, clip: torch.Tensor, classes: Classes | None,
+    verify: Callable[[Outputs], None],
 ) -> list[Path]:
     """Save into a staging folder beside `out`, reload it onto the same backbone, then move it."""
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as staging:
-        save_adapter(model, staging, num_frames=clip.shape[1])
+        save_adapter(model, staging, sampling)
         restored = checkpoint_model(Source("checkpoint", Path(staging)), model.backbone.pretrained)
         verify(_torch_outputs(restored, clip, classes))
         out.mkdir(exist_ok=True)
@@ -211,13 +215,14 @@ class _Encoder(nn.Module):
 
 
 def _export_encoder(
-    format: str, model: MstaModel, path: Path, clip: torch.Tensor, classes: Classes | None, batch_size: int | None
+    format: str, model: MstaModel, path: Path, sampling: ClipSampling, clip: torch.Tensor, classes: Classes | None,
+    batch_size: int | None,
 ) -> None:
     """Trace the encoder once with torch.export, then lower it to ONNX or TorchScript.
 
     The frame count and frame size are fixed; the batch is symbolic when `batch_size` is None.
     """
-    metadata = encoder_metadata(format, model, clip.shape[1], batch_size, classes)
+    metadata = encoder_metadata(format, model, sampling, batch_size, classes)
     dynamic_shapes = None if batch_size else ({0: torch.export.Dim("batch", min=1)},)
     if format == "onnx":
         require("onnxscript", "onnx", "ONNX export")

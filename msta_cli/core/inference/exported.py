@@ -3,7 +3,8 @@
 An exported encoder maps a batch of normalised frames (fixed frame count and size; a fixed or,
 for ONNX, any batch size) to the video embedding and, when exported with a label set, to the
 class logits too, so a consumer needs nothing but the runtime. The JSON metadata says how to
-feed it (frames, size, mean, std, batch: null for any) and which labels the logits are for;
+feed it (frames, size, mean, std, batch: null for any), how to draw clips from a video (the
+run's `sampling`, and `dense_stride` for dense sampling) and which labels the logits are for;
 `msta predict` reads it back through `open_exported`.
 """
 
@@ -19,6 +20,8 @@ from typing import Callable
 import torch
 
 import msta_cli
+from msta_cli.core.checkpoint import sampling_record
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.inference.classes import Classes
 from msta_cli.core.inference.runtime import require, resolve_device
@@ -34,16 +37,20 @@ def output_names(classes: Classes | None) -> list[str]:
     return ["embedding"] if classes is None else ["embedding", "logits"]
 
 
-def encoder_metadata(kind: str, model: MstaModel, num_frames: int, batch_size: int | None, classes: Classes | None) -> dict:
-    """Everything needed to feed the exported encoder and read its outputs; batch None: any."""
+def encoder_metadata(
+    kind: str, model: MstaModel, sampling: ClipSampling, batch_size: int | None, classes: Classes | None
+) -> dict:
+    """Everything needed to feed the exported encoder (and draw its clips from a video as the
+    run did) and to read its outputs; batch None: any."""
     preprocessing = model.backbone.preprocessing
+    shape = [batch_size or "batch", sampling.num_frames, 3, preprocessing.size, preprocessing.size]
     return {
         "format": FORMATS[kind],
         "msta_version": msta_cli.__version__,
         "backbone": {"name": model.backbone.name, "pretrained": model.backbone.pretrained},
         "adapter": dataclasses.asdict(model.adapter_config) if model.adapter_config else None,
-        "input": {"name": INPUT, "shape": [batch_size or "batch", num_frames, 3, preprocessing.size, preprocessing.size]},
-        "num_frames": num_frames,
+        "input": {"name": INPUT, "shape": shape},
+        **sampling_record(sampling),
         "batch_size": batch_size,
         "preprocessing": dataclasses.asdict(preprocessing),
         "outputs": output_names(classes),

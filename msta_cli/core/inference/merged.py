@@ -2,7 +2,7 @@
 
 It holds every backbone weight, the adapter weights, optionally a label set's class
 embeddings, and JSON metadata with the open_clip model config, preprocessing, templates, frames
-per clip and, for msta-tiny and other `msta pretrain-tiny` models, their compact vocabulary.
+per clip and their sampling and, for msta-tiny and other `msta pretrain-tiny` models, their compact vocabulary.
 open_clip rebuilds the architecture from that config (through a temporary `local-dir:` folder,
 open_clip's own loader for configs on disk); the weights come from the file.
 """
@@ -25,7 +25,8 @@ from safetensors.torch import load_file, save
 
 import msta_cli
 from msta_cli.core.backbone import OpenClipFramewise, open_clip_source
-from msta_cli.core.checkpoint import adapter_config_from
+from msta_cli.core.checkpoint import adapter_config_from, recorded_sampling, sampling_record
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.inference.classes import Classes
@@ -44,11 +45,11 @@ class MergedModel:
     """A model rebuilt from a merged file, with what the file says about its inputs."""
 
     model: MstaModel
-    num_frames: int
+    sampling: ClipSampling
     classes: Classes | None
 
 
-def save_merged(model: MstaModel, path: str | Path, num_frames: int, classes: Classes | None = None) -> None:
+def save_merged(model: MstaModel, path: str | Path, sampling: ClipSampling, classes: Classes | None = None) -> None:
     """Write `model` (and `classes`, if given) to `path`; the caller makes the write atomic."""
     backbone = model.backbone
     model_cfg = open_clip.get_model_config(open_clip_source(backbone.name))
@@ -67,7 +68,7 @@ def save_merged(model: MstaModel, path: str | Path, num_frames: int, classes: Cl
         "preprocess_cfg": open_clip.get_model_preprocess_cfg(backbone.clip),
         "adapter": dataclasses.asdict(model.adapter_config) if model.adapter_config else None,
         "templates": model.templates,
-        "num_frames": num_frames,
+        **sampling_record(sampling),
         "labels": list(classes.names) if classes else None,
         "vocabulary": backbone.tokenize.to_json() if isinstance(backbone.tokenize, CompactTokenizer) else None,
     }
@@ -104,8 +105,7 @@ def _check_metadata(path: Path, metadata: dict) -> None:
     for key, kind in expected.items():
         if type(metadata.get(key)) is not kind:
             raise InputError(f"{path}: metadata {key!r} is missing or not {names[kind]}; export the model again")
-    if metadata["num_frames"] < 1:
-        raise InputError(f"{path}: metadata 'num_frames' must be positive; got {metadata['num_frames']}")
+    recorded_sampling(metadata, f"{path}: metadata")
     if not all(isinstance(metadata["backbone"].get(key), str) for key in ("name", "pretrained")):
         raise InputError(f"{path}: metadata 'backbone' needs string 'name' and 'pretrained'; export the model again")
     labels = metadata.get("labels")
@@ -150,7 +150,7 @@ def load_merged(path: str | Path, device: str | torch.device = "cpu") -> MergedM
             found = "missing" if embeddings is None else f"shaped {tuple(embeddings.shape)}"
             raise InputError(f"{path}: tensor {CLASSES_KEY!r} is {found}, expected {expected}; export the model again")
         classes = Classes(tuple(metadata["labels"]), embeddings.to(device))
-    return MergedModel(model.eval(), metadata["num_frames"], classes)
+    return MergedModel(model.eval(), recorded_sampling(metadata, f"{path}: metadata"), classes)
 
 
 def _load_part(path: str | Path, module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:

@@ -7,21 +7,22 @@ to class scores. Class embeddings are computed once, here, and reused for every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import torch
 
 from msta_cli.core.backbone import Preprocessing, describe_backbone, open_clip_source
-from msta_cli.core.checkpoint import load_adapter, read_adapter_config
+from msta_cli.core.checkpoint import load_adapter, read_adapter_config, recorded_sampling
 from msta_cli.core.config import Config, ModelConfig, TextConfig
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.inference.classes import Classes, embed_classes
 from msta_cli.core.inference.exported import ExportedEncoder, open_exported
 from msta_cli.core.inference.labels import LabelSet
 from msta_cli.core.inference.merged import load_merged, read_merged_metadata
 from msta_cli.core.inference.runtime import autocast, check_precision, resolve_device
-from msta_cli.core.inference.sources import Source, resolve_source, run_num_frames
+from msta_cli.core.inference.sources import Source, resolve_source, run_sampling
 from msta_cli.core.model import MstaModel, create_model
 
 DEFAULT_FRAMES = 8
@@ -32,7 +33,7 @@ class Predictor(Protocol):
 
     description: str
     labels: tuple[str, ...]
-    num_frames: int
+    sampling: ClipSampling  # the clips it takes and how they are drawn from a video
     preprocessing: Preprocessing
 
     def logits(self, frames: torch.Tensor) -> torch.Tensor:
@@ -54,11 +55,11 @@ class ModelOptions:
 class TorchPredictor:
     """An `MstaModel` (adapted or zero-shot) in eager PyTorch."""
 
-    def __init__(self, model: MstaModel, classes: Classes, num_frames: int, precision: str, description: str):
+    def __init__(self, model: MstaModel, classes: Classes, sampling: ClipSampling, precision: str, description: str):
         self.model = model.eval()
         self.classes = classes
         self.labels = classes.names
-        self.num_frames = num_frames
+        self.sampling = sampling
         self.precision = precision
         self.preprocessing = model.backbone.preprocessing
         self.description = description
@@ -81,7 +82,7 @@ class ExportedPredictor:
         metadata = encoder.metadata
         self.encoder = encoder
         self.labels = tuple(metadata["labels"] or ())  # none: exported without --labels, refused by the caller
-        self.num_frames = int(metadata["num_frames"])
+        self.sampling = recorded_sampling(metadata, f"{encoder.path}: metadata")
         self.batch_size: int | None = metadata["batch_size"]
         settings = metadata["preprocessing"]
         self.preprocessing = Preprocessing(
@@ -115,15 +116,22 @@ def load_predictor(model: str | None, labels: LabelSet | None, options: ModelOpt
         classes = loaded.classes
     else:
         classes = embed_classes(loaded.model, labels.names, options.precision)
-    frames = options.num_frames or loaded.num_frames or DEFAULT_FRAMES
-    return TorchPredictor(loaded.model, classes, frames, options.precision, loaded.description)
+    sampling = clip_sampling(loaded.sampling, options.num_frames)
+    return TorchPredictor(loaded.model, classes, sampling, options.precision, loaded.description)
+
+
+def clip_sampling(recorded: ClipSampling | None, frames: int | None) -> ClipSampling:
+    """The model's recorded sampling (none: 8-frame segments), with `--frames` as its frame count
+    when given; the mode and stride stay the run's, so clips are drawn as it was evaluated."""
+    sampling = recorded or ClipSampling(DEFAULT_FRAMES)
+    return replace(sampling, num_frames=frames) if frames else sampling
 
 
 @dataclass
 class _Loaded:
     model: MstaModel
     classes: Classes | None
-    num_frames: int | None
+    sampling: ClipSampling | None
     description: str
 
 
@@ -152,8 +160,8 @@ def _load_torch(source: Source | None, options: ModelOptions, device: torch.devi
         return _Loaded(model, None, None, f"zero-shot {describe_backbone(model_config.backbone, model_config.pretrained)}")
     if source.kind == "merged":
         merged = load_merged(source.path, device)
-        return _Loaded(merged.model, merged.classes, merged.num_frames, str(source.path))
-    return _Loaded(checkpoint_model(source, options.pretrained, device), None, run_num_frames(source), str(source.path))
+        return _Loaded(merged.model, merged.classes, merged.sampling, str(source.path))
+    return _Loaded(checkpoint_model(source, options.pretrained, device), None, run_sampling(source), str(source.path))
 
 
 def checkpoint_model(source: Source, pretrained: str | None, device: str | torch.device = "cpu") -> MstaModel:
@@ -182,6 +190,6 @@ def _exported_predictor(source: Source, labels: LabelSet | None, options: ModelO
             f"{source.path} scores its own {len(predictor.labels)} labels, fixed at export, not those of {labels.source}; "
             "omit --labels, or export again with these labels (or use a merged export, which embeds any label set)"
         )
-    if options.num_frames not in (None, predictor.num_frames):
-        raise InputError(f"{source.path} takes {predictor.num_frames} frames per clip, fixed at export; omit --frames")
+    if options.num_frames not in (None, predictor.sampling.num_frames):
+        raise InputError(f"{source.path} takes {predictor.sampling.num_frames} frames per clip, fixed at export; omit --frames")
     return predictor

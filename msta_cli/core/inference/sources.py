@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, checkpoint_num_frames
+from msta_cli.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, checkpoint_sampling
 from msta_cli.core.config import load_config
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 
 RUN_CONFIG = "config.yaml"
@@ -61,12 +62,14 @@ def resolve_checkpoint(spec: str | Path) -> Source:
     return source
 
 
-def run_num_frames(source: Source) -> int | None:
-    """Frames per clip the run trained with (its `config.yaml`); outside a run, those an adapter
-    export recorded; None for older checkpoints, which recorded none."""
+def run_sampling(source: Source) -> ClipSampling | None:
+    """Frames per clip and how test clips are drawn, as the run trained and evaluated (its
+    `config.yaml`); outside a run, what an adapter export recorded; None for older checkpoints,
+    which recorded none."""
     if source.run_dir is None:
-        return checkpoint_num_frames(source.path)
-    return load_config(source.run_dir / RUN_CONFIG).data.num_frames
+        return checkpoint_sampling(source.path)
+    data = load_config(source.run_dir / RUN_CONFIG).data
+    return ClipSampling(data.num_frames, data.sampling, data.dense_stride)
 
 
 def _folder_source(folder: Path) -> Source:

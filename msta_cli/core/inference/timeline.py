@@ -1,7 +1,8 @@
 """Long videos: scores over sliding windows, the dominant action per segment, and a plot.
 
 Each window (`window` seconds every `stride` seconds; the last one aligned to the video's end
-so the tail is scored) is one clip sampled like a test clip. A window stands for the time
+so the tail is scored) is one clip sampled like a test clip of a video that long, by the
+model's sampling (TSN segments, or dense frames its stride apart). A window stands for the time
 nearest its centre, so a segment, a run of windows with the same top label, ends half-way
 between the centres of the last window of one label and the first of the next.
 
@@ -24,7 +25,6 @@ import torch
 
 from msta_cli.core.data.dataset import VideoFailure
 from msta_cli.core.data.decoding import VideoError, open_video
-from msta_cli.core.data.sampling import test_clip_indices
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
 from msta_cli.core.inference.predictor import Predictor
@@ -126,13 +126,13 @@ def video_timeline(
         shown = shown_frames(reader.frame_seconds(), reader.fps)
         length = max(1, round(window * reader.fps))
         span = min(length, len(shown))
-        offsets = test_clip_indices(span, predictor.num_frames, views.clips)
+        offsets = predictor.sampling.test_indices(span, views.clips)
         starts = window_starts(len(shown), length, max(1, round(stride * reader.fps)))
         for first in range(0, len(starts), batch_size):
             chunk = starts[first : first + batch_size]
             indices = [shown[start + offset] for start in chunk for clip in offsets for offset in clip]
             frames = reader.get_batch(indices)
-            clips = frames.reshape(len(chunk), views.clips, predictor.num_frames, *frames.shape[1:])
+            clips = frames.reshape(len(chunk), views.clips, predictor.sampling.num_frames, *frames.shape[1:])
             probabilities = view_probabilities(predictor, transform(clips))
             windows += [
                 Window(start / reader.fps, (start + span) / reader.fps, p) for start, p in zip(chunk, probabilities)

@@ -9,12 +9,14 @@ import torch
 
 from msta_cli.core.checkpoint import save_adapter
 from msta_cli.core.config import AdapterConfig, Config, dump_config
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.data.transforms import TestTransform
 from msta_cli.core.inference.classes import Classes
 from msta_cli.core.model import MstaModel, create_model
 from tests.helpers.datasets import write_clip
 
 FRAMES = 4
+SAMPLING = ClipSampling(FRAMES)
 DARK_FRAMES, SCENE_FRAMES, SCENE_FPS = 36, 64, 8  # the scene changes at 4.5 s
 
 
@@ -31,11 +33,14 @@ def write_checkpoint(folder: Path, backbone: str) -> Path:
     return save_adapter(tiny_adapted_model(backbone), folder)
 
 
-def write_run(folder: Path, backbone: str, checkpoints: tuple[str, ...] = ("last",)) -> Path:
-    """A run folder as training leaves it: config.yaml (4 frames) and checkpoints/<name>/."""
+def write_run(folder: Path, backbone: str, checkpoints: tuple[str, ...] = ("last",), dense_stride: int | None = None) -> Path:
+    """A run folder as training leaves it: config.yaml (4 frames; segment sampling, or dense
+    with `dense_stride`) and checkpoints/<name>/."""
     config = Config()
     config.model.backbone = backbone
     config.data.num_frames = FRAMES
+    if dense_stride is not None:
+        config.data.sampling, config.data.dense_stride = "dense", dense_stride
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(dump_config(config))
     for name in checkpoints:

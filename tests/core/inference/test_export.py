@@ -10,18 +10,18 @@ from msta_cli.core.inference.labels import LabelSet
 from msta_cli.core.inference.merged import load_merged, read_merged_metadata
 from msta_cli.core.model import create_model
 from msta_cli.core.synthetic.vocabulary import CompactTokenizer
-from tests.core.inference.helpers import FRAMES, tiny_adapted_model, write_checkpoint
+from tests.core.inference.helpers import SAMPLING, tiny_adapted_model, write_checkpoint
 
 
 def test_merged_round_trip_carries_everything_to_rebuild_the_model(tmp_path, tiny_backbone_name):
     model = tiny_adapted_model(tiny_backbone_name)
-    report = export_model(model, "merged", tmp_path / "m.safetensors", FRAMES)
+    report = export_model(model, "merged", tmp_path / "m.safetensors", SAMPLING)
     assert {check.output for check in report.checks} == {"embedding", "class_embeddings"}
     assert all(check.difference == 0.0 for check in report.checks)
     metadata = read_merged_metadata(tmp_path / "m.safetensors")
     assert metadata["model_cfg"]["vision_cfg"]["width"] == 64 and metadata["labels"] is None
     restored = load_merged(tmp_path / "m.safetensors")
-    assert restored.num_frames == FRAMES and restored.classes is None
+    assert restored.sampling == SAMPLING and restored.classes is None
     assert restored.model.templates == model.templates
     assert restored.model.backbone.preprocessing == model.backbone.preprocessing
 
@@ -33,7 +33,7 @@ def test_msta_tiny_merges_with_its_compact_vocabulary(tmp_path):
     config.adapter = AdapterConfig(bottleneck=32, blocks=[1, 2])
     torch.manual_seed(0)
     model = create_model(config)
-    report = export_model(model, "merged", tmp_path / "tiny.safetensors", FRAMES, embed_classes(model, ["star moving left"]))
+    report = export_model(model, "merged", tmp_path / "tiny.safetensors", SAMPLING, embed_classes(model, ["star moving left"]))
     assert {check.output: check.difference for check in report.checks} == {"embedding": 0.0, "class_embeddings": 0.0, "logits": 0.0}
     restored = load_merged(tmp_path / "tiny.safetensors")
     assert isinstance(restored.model.backbone.tokenize, CompactTokenizer)
@@ -49,10 +49,10 @@ def test_a_mismatch_fails_the_export_and_leaves_nothing(tmp_path, tiny_backbone_
 
     monkeypatch.setattr(export_module, "load_merged", perturbed)
     with pytest.raises(MstaError, match=r"verification failed, nothing was written: .*embedding differs by"):
-        export_model(tiny_adapted_model(tiny_backbone_name), "merged", tmp_path / "m.safetensors", FRAMES)
+        export_model(tiny_adapted_model(tiny_backbone_name), "merged", tmp_path / "m.safetensors", SAMPLING)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(MstaError, match="verification failed"):  # nor the folders it made for the file
-        export_model(tiny_adapted_model(tiny_backbone_name), "merged", tmp_path / "new" / "sub" / "m.safetensors", FRAMES)
+        export_model(tiny_adapted_model(tiny_backbone_name), "merged", tmp_path / "new" / "sub" / "m.safetensors", SAMPLING)
     assert list(tmp_path.iterdir()) == []
 
 

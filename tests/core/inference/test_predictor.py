@@ -3,6 +3,7 @@ import torch
 
 from msta_cli.core.checkpoint import save_adapter
 from msta_cli.core.config import Config, ModelConfig
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.inference import predictor as predictor_module
 from msta_cli.core.inference.batch import predict_videos
@@ -12,7 +13,7 @@ from msta_cli.core.inference.export import export_model
 from msta_cli.core.inference.labels import LabelSet
 from msta_cli.core.inference.predictor import ExportedPredictor, ModelOptions, load_predictor
 from msta_cli.core.model import MstaModel, create_model
-from tests.core.inference.helpers import FRAMES, tiny_adapted_model, write_checkpoint
+from tests.core.inference.helpers import FRAMES, SAMPLING, tiny_adapted_model, write_checkpoint
 from tests.helpers.videos import write_video
 
 LABELS = LabelSet(("run", "jump", "swim"), "test")
@@ -30,14 +31,14 @@ def _expected(model: MstaModel, names=LABELS.names) -> torch.Tensor:
 
 def test_zero_shot_is_the_plain_backbone_with_default_templates(tiny_backbone_name):
     predictor = load_predictor(None, LABELS, ModelOptions(backbone=tiny_backbone_name, device="cpu"))
-    assert predictor.description.startswith("zero-shot") and predictor.num_frames == 8
+    assert predictor.description.startswith("zero-shot") and predictor.sampling == ClipSampling(8)
     plain = create_model(Config(model=ModelConfig(backbone=tiny_backbone_name)), adapters=False)
     torch.testing.assert_close(predictor.logits(_clips()), _expected(plain))
 
 
 def test_checkpoint_predictor_reproduces_the_model(tmp_path, tiny_backbone_name):
     predictor = load_predictor(str(write_checkpoint(tmp_path / "ckpt", tiny_backbone_name)), LABELS, CPU)
-    assert predictor.labels == LABELS.names and predictor.num_frames == FRAMES
+    assert predictor.labels == LABELS.names and predictor.sampling == SAMPLING
     torch.testing.assert_close(predictor.logits(_clips()), _expected(tiny_adapted_model(tiny_backbone_name)))
 
 
@@ -54,9 +55,9 @@ def test_class_embeddings_are_computed_once_for_all_videos(tmp_path, tiny_backbo
 def test_merged_label_set_is_reused_and_other_labels_are_embedded(tmp_path, tiny_backbone_name, monkeypatch):
     model = tiny_adapted_model(tiny_backbone_name)
     carried = Classes(("a", "b"), torch.nn.functional.normalize(torch.randn(2, 32), dim=-1))
-    export_model(model, "merged", tmp_path / "m.safetensors", FRAMES, carried)
+    export_model(model, "merged", tmp_path / "m.safetensors", SAMPLING, carried)
     with_carried = load_predictor(str(tmp_path / "m.safetensors"), None, ModelOptions(device="cpu"))
-    assert with_carried.labels == ("a", "b") and with_carried.num_frames == FRAMES
+    assert with_carried.labels == ("a", "b") and with_carried.sampling == SAMPLING
     torch.testing.assert_close(with_carried.classes.embeddings, carried.embeddings)
     other = load_predictor(str(tmp_path / "m.safetensors"), LABELS, ModelOptions(device="cpu"))
     torch.testing.assert_close(other.logits(_clips()), _expected(model))
@@ -100,9 +101,12 @@ def test_an_export_made_without_labels_says_so_with_or_without_labels(tmp_path, 
 
 
 def test_a_checkpoint_outside_its_run_predicts_with_its_recorded_frames(tmp_path, tiny_backbone_name):
-    save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "export", num_frames=3)
-    assert load_predictor(str(tmp_path / "export"), LABELS, ModelOptions(device="cpu")).num_frames == 3
-    assert load_predictor(str(tmp_path / "export"), LABELS, ModelOptions(device="cpu", num_frames=5)).num_frames == 5
+    save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "export", ClipSampling(3))
+    assert load_predictor(str(tmp_path / "export"), LABELS, ModelOptions(device="cpu")).sampling == ClipSampling(3)
+    assert load_predictor(str(tmp_path / "export"), LABELS, ModelOptions(device="cpu", num_frames=5)).sampling == ClipSampling(5)
+    save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "dense", ClipSampling(3, "dense", 2))
+    frames = ModelOptions(device="cpu", num_frames=5)  # --frames changes the frame count, not how clips are drawn
+    assert load_predictor(str(tmp_path / "dense"), LABELS, frames).sampling == ClipSampling(5, "dense", 2)
 
 
 def _fake_export(batch_size: int | None, outputs=("embedding", "logits"), calls: list | None = None) -> ExportedEncoder:
@@ -130,6 +134,17 @@ def test_exported_predictor_feeds_its_batch_and_drops_the_padding(batch_size, ca
     logits = ExportedPredictor(_fake_export(batch_size, calls=made)).logits(clips)
     torch.testing.assert_close(logits, clips.flatten(1).mean(dim=1, keepdim=True) * torch.tensor([1.0, 2.0, 3.0]))
     assert made == calls
+
+
+def test_an_exports_recorded_sampling_is_the_predictors_and_older_exports_mean_segments():
+    older = _fake_export(1)  # metadata with num_frames only, as msta wrote before it recorded the sampling
+    assert ExportedPredictor(older).sampling == SAMPLING
+    dense = _fake_export(1)
+    dense.metadata.update(sampling="dense", dense_stride=3)
+    assert ExportedPredictor(dense).sampling == ClipSampling(FRAMES, "dense", 3)
+    dense.metadata["dense_stride"] = "3"
+    with pytest.raises(InputError, match="fake.onnx: metadata 'dense_stride' must be a positive integer"):
+        ExportedPredictor(dense)
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@ import re
 import pytest
 
 from msta_cli.core.checkpoint import save_adapter
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
-from msta_cli.core.inference.sources import resolve_checkpoint, resolve_source, run_num_frames
-from tests.core.inference.helpers import FRAMES, tiny_adapted_model, write_checkpoint, write_run
+from msta_cli.core.inference.sources import resolve_checkpoint, resolve_source, run_sampling
+from tests.core.inference.helpers import SAMPLING, tiny_adapted_model, write_checkpoint, write_run
 
 
 def test_run_folder_means_best_checkpoint_else_last(tmp_path, tiny_backbone_name):
@@ -14,7 +15,7 @@ def test_run_folder_means_best_checkpoint_else_last(tmp_path, tiny_backbone_name
     assert only_last.path == tmp_path / "a" / "checkpoints" / "last"
     assert both.path == tmp_path / "b" / "checkpoints" / "best"
     assert both.kind == "checkpoint" and both.run_dir == tmp_path / "b"
-    assert run_num_frames(both) == FRAMES
+    assert run_sampling(both) == SAMPLING
 
 
 def test_checkpoint_folder_or_one_of_its_files_and_its_run(tmp_path, tiny_backbone_name):
@@ -22,7 +23,7 @@ def test_checkpoint_folder_or_one_of_its_files_and_its_run(tmp_path, tiny_backbo
     inside = resolve_source(run / "checkpoints" / "last" / "adapter.safetensors")
     assert inside.path == run / "checkpoints" / "last" and inside.run_dir == run
     alone = resolve_source(write_checkpoint(tmp_path / "ckpt", tiny_backbone_name))
-    assert alone.kind == "checkpoint" and alone.run_dir is None and run_num_frames(alone) is None
+    assert alone.kind == "checkpoint" and alone.run_dir is None and run_sampling(alone) is None
 
 
 def test_exports_by_suffix(tmp_path):
@@ -48,9 +49,15 @@ def test_things_that_are_not_models_say_what_was_expected(tmp_path):
 
 
 def test_an_adapter_export_brings_its_frames_and_older_checkpoints_have_none(tmp_path, tiny_backbone_name):
-    exported = save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "export", num_frames=3)
-    assert run_num_frames(resolve_source(exported)) == 3
-    assert run_num_frames(resolve_source(write_checkpoint(tmp_path / "older", tiny_backbone_name))) is None
+    exported = save_adapter(tiny_adapted_model(tiny_backbone_name), tmp_path / "export", ClipSampling(3))
+    assert run_sampling(resolve_source(exported)) == ClipSampling(3)
+    assert run_sampling(resolve_source(write_checkpoint(tmp_path / "older", tiny_backbone_name))) is None
+
+
+def test_a_runs_dense_sampling_comes_with_its_checkpoints(tmp_path, tiny_backbone_name):
+    run = write_run(tmp_path / "run", tiny_backbone_name, dense_stride=3)
+    expected = ClipSampling(SAMPLING.num_frames, "dense", 3)
+    assert run_sampling(resolve_source(run)) == run_sampling(resolve_source(run / "checkpoints" / "last")) == expected
 
 
 def test_a_folder_of_runs_names_them(tmp_path, tiny_backbone_name):

@@ -1,10 +1,13 @@
 import csv
 import io
 
+import numpy as np
 import pytest
 import torch
 
+from msta_cli.core.backbone import Preprocessing
 from msta_cli.core.data.dataset import VideoFailure
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.inference.predictor import TorchPredictor
 from msta_cli.core.inference.reports import windows_csv
@@ -20,18 +23,21 @@ from msta_cli.core.inference.timeline import (
     write_timeline,
 )
 from tests.core.inference.helpers import (
-    FRAMES,
+    SAMPLING,
     dark_bright_classes,
     tiny_adapted_model,
     write_two_scene_video,
 )
+from tests.helpers.datasets import write_clip
 from tests.helpers.videos import write_not_a_video, write_video
+
+GREY_STEP = 5  # frame i of the grey video is uniformly 5 * i
 
 
 @pytest.fixture(scope="module")
 def predictor(tiny_backbone_name):
     model = tiny_adapted_model(tiny_backbone_name)
-    return TorchPredictor(model, dark_bright_classes(model), FRAMES, "fp32", "dark/bright")
+    return TorchPredictor(model, dark_bright_classes(model), SAMPLING, "fp32", "dark/bright")
 
 
 def test_durations():
@@ -86,6 +92,40 @@ def test_a_video_shorter_than_a_window_is_one_window_and_bad_videos_are_failures
     good, failure = list(timelines(predictor, [short, bad], window=2.0, stride=1.0))
     assert len(good.windows) == 1 and len(good.segments) == 1
     assert isinstance(failure, VideoFailure) and failure.path == str(bad)
+
+
+class _FrameRecorder:
+    """A predictor that records which frames each clip shows, read from the grey video's levels."""
+
+    labels = ("a", "b")
+    description = "frame recorder"
+    preprocessing = Preprocessing(32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "bicubic")
+
+    def __init__(self, sampling: ClipSampling):
+        self.sampling = sampling
+        self.clips: list[list[int]] = []
+
+    def logits(self, frames: torch.Tensor) -> torch.Tensor:
+        self.clips += [[round(float(frame.mean()) * 255 / GREY_STEP) for frame in clip] for clip in frames]
+        return torch.zeros(len(frames), len(self.labels))
+
+
+@pytest.mark.parametrize(
+    ("sampling", "clips"),
+    [
+        # 20-frame windows every 10 frames: dense clips of 4 frames 3 apart start in the middle
+        # of the window's 11 possible starts, as a test clip of a 20-frame video would.
+        (ClipSampling(4, "dense", 3), [[5, 8, 11, 14], [15, 18, 21, 24], [25, 28, 31, 34]]),
+        (ClipSampling(4), [[2, 7, 12, 17], [12, 17, 22, 27], [22, 27, 32, 37]]),
+    ],
+)
+def test_windows_are_sampled_as_the_models_test_clips(tmp_path, sampling, clips):
+    levels = np.arange(40, dtype=np.uint8) * GREY_STEP
+    video = write_clip(tmp_path / "grey.mp4", np.broadcast_to(levels[:, None, None, None], (40, 32, 48, 3)).copy(), fps=10)
+    recorder = _FrameRecorder(sampling)
+    timeline = video_timeline(recorder, video, window=2.0, stride=1.0)
+    assert [(w.start, w.end) for w in timeline.windows] == [(0.0, 2.0), (1.0, 3.0), (2.0, 4.0)]
+    assert recorder.clips == clips
 
 
 def test_output_stems_are_unique():
