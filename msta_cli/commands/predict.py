@@ -63,9 +63,9 @@ def predict(
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (PyTorch models)."),
 ) -> None:
     """Classify videos with a trained, exported or zero-shot model."""
-    output_format = _output_format(output_format, output)
-    if output is not None:
+    if output is not None:  # first: a folder given as --output is named as such, not as a format question
         check_output(output, "--output")
+    output_format = _output_format(output_format, output)
     test_views = Views.parse(views)
     seconds = None
     if timeline:

@@ -176,13 +176,14 @@ def test_timeline_without_matplotlib_names_the_extra_before_any_work(setup, monk
     [
         (["--output", "{file}/out.csv"], "is a file, not a folder"),
         (["--output", "/sys/out.csv"], "cannot write in /sys"),
+        (["--output", "{folder}"], "is a folder; give a file name"),
         (["--timeline", "--timeline-dir", "{file}"], "is a file, not a folder"),
     ],
 )
 def test_an_output_that_cannot_be_written_exits_2_before_any_video_is_scored(tmp_path, arguments, message):
     file = tmp_path / "labels.txt"
     file.write_text("a\nb\n")
-    arguments = [argument.format(file=file) for argument in arguments]
+    arguments = [argument.format(file=file, folder=tmp_path) for argument in arguments]
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "videos"), "--labels", str(file), *arguments])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "video(s)" not in result.stderr
