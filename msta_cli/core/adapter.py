@@ -32,7 +32,9 @@ class ScaleGradient(torch.autograd.Function):
 
 
 def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
-    return ScaleGradient.apply(tensor, factor)
+    """The identity where no gradient flows (inference, and so exports: torch.jit.trace cannot
+    record a Python autograd Function)."""
+    return ScaleGradient.apply(tensor, factor) if tensor.requires_grad else tensor
 
 
 class TemporalConv(nn.Conv1d):

@@ -218,12 +218,13 @@ def _export_encoder(
     format: str, model: MstaModel, path: Path, sampling: ClipSampling, clip: torch.Tensor, classes: Classes | None,
     batch_size: int | None,
 ) -> None:
-    """Trace the encoder once with torch.export, then lower it to ONNX or TorchScript.
+    """Trace the encoder: through torch.export for ONNX, with torch.jit.trace for TorchScript.
 
-    The frame count and frame size are fixed; the batch is symbolic when `batch_size` is None.
+    The frame count and frame size are fixed; the batch is symbolic when `batch_size` is None
+    (ONNX only: a trace records every size as a constant).
     """
     metadata = encoder_metadata(format, model, sampling, batch_size, classes)
-    dynamic_shapes = None if batch_size else ({0: torch.export.Dim("batch", min=1)},)
+    encoder = _Encoder(model, classes).eval()
     if format == "onnx":
         require("onnxscript", "onnx", "ONNX export")
     with warnings.catch_warnings(), torch.no_grad():
@@ -231,15 +232,19 @@ def _export_encoder(
         # exported graph's shape asserts trip TracerWarning. Neither concerns the user.
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        program = torch.export.export(_Encoder(model, classes).eval(), (clip,), dynamic_shapes=dynamic_shapes)
         if format == "onnx":
+            dynamic_shapes = None if batch_size else ({0: torch.export.Dim("batch", min=1)},)
+            program = torch.export.export(encoder, (clip,), dynamic_shapes=dynamic_shapes)
             onnx_program = torch.onnx.export(
                 program, (clip,), input_names=[INPUT], output_names=output_names(classes), verbose=False
             )
             onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
             onnx_program.save(str(path))
         else:
-            traced = torch.jit.trace(program.module(), (clip,), check_trace=False)
+            # The eager module, not torch.export's graph: that graph turns the attention's
+            # `.contiguous().view()` into a bare view, which failed on CUDA (an H200), whose
+            # attention kernels return other strides than the CPU it was traced on.
+            traced = torch.jit.trace(encoder, (clip,), check_trace=False)
             torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(metadata)})
 
 
