@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from msta_cli.core.config import Config, load_config
-from msta_cli.core.evaluation.evaluator import Views, evaluate_set
+from msta_cli.core.evaluation.evaluator import evaluate_set, set_views
 from msta_cli.core.evaluation.metrics import harmonic_mean
 from msta_cli.core.files import write_text_atomic
 from msta_cli.core.model import MstaModel, create_model, parameter_summary
@@ -69,7 +69,7 @@ def score(model: MstaModel, config: Config, device: torch.device) -> dict:
     """Top-1 and direction-pair accuracy on the base and novel test sets."""
     row, per_pair = {}, {column: [] for column in PAIR_COLUMNS}
     for eval_set in config.eval.sets:
-        scores = evaluate_set(model, config, eval_set, Views.parse(eval_set.views or config.eval.views), device)
+        scores = evaluate_set(model, config, eval_set, set_views(config, eval_set), device)
         outputs = (scores.class_names, scores.labels, scores.probabilities)
         row[eval_set.name] = scores.summary()["top1"]
         row[f"{eval_set.name}_pairs"] = round(direction_pair_accuracy(*outputs), 2)

@@ -33,9 +33,13 @@ def main() -> None:
 
 
 def refuse_empty_arguments(arguments: list[str]) -> None:
-    """An empty argument is nearly always an unset shell variable ("$OUT"); Typer would read it as
-    a path to the current folder and write there, so no msta argument may be empty."""
-    empty = [str(number) for number, argument in enumerate(arguments, start=1) if argument == ""]
+    """An empty argument is nearly always an unset shell variable ("$OUT", or --out="$OUT");
+    Typer would read it as a path to the current folder and write there, so no msta argument,
+    nor an option's value after `=`, may be empty."""
+    empty = [
+        str(number) for number, argument in enumerate(arguments, start=1)
+        if argument == "" or (argument.startswith("--") and argument.endswith("=") and argument.count("=") == 1)
+    ]
     if empty:
         stderr.print(
             f"[bold red]error:[/] argument {', '.join(empty)} of msta is empty (an unset shell variable?); "

@@ -19,5 +19,11 @@ def test_the_msta_entry_point_writes_nothing_for_an_empty_output(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_empty_option_value_after_an_equals_sign_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        refuse_empty_arguments(["export", "run", "--format", "adapter", "--out="])
+    assert "argument 5 of msta is empty" in " ".join(capsys.readouterr().err.split())
+
+
 def test_arguments_with_values_pass():
-    refuse_empty_arguments(["predict", "clip.mp4", "--labels", "labels.txt", "--set", "key="])
+    refuse_empty_arguments(["predict", "clip.mp4", "--labels", "labels.txt", "--set", "key=", "--set=a=", "--out=x"])

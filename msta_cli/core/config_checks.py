@@ -25,6 +25,14 @@ VIEWS_RULE = "CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 4x3, or a
 # The placeholder each protocol fills in data.train_split: one list per seed, or per shot count.
 SPLIT_PLACEHOLDERS = {"base2novel": ("seed", "protocol.seeds"), "fewshot": ("shots", "protocol.shots")}
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+# A zero-shot test set named DATASET-N is split N of DATASET (recipes/zeroshot.yaml: hmdb51-1 ...).
+ZERO_SHOT_SET = re.compile(r"(?P<target>.+?)(?:-(?P<number>\d+))?")
+
+
+def zero_shot_split(name: str) -> tuple[str, int]:
+    """(target dataset, split number) of a zero-shot test set; a name without -N is split 1."""
+    match = ZERO_SHOT_SET.fullmatch(name)
+    return match["target"], int(match["number"] or 1)
 
 
 def check_values(config: Config, where: Callable[[str], str]) -> None:
@@ -177,6 +185,15 @@ def _check_eval(config: Config, checks: _Checks) -> None:
     for index, name in enumerate(names):
         if not name:
             checks.fail(f"eval.sets[{index}].name", "a non-empty name", name)
+    if config.protocol.kind == "zeroshot":
+        splits = [zero_shot_split(name) for name in names]
+        for index, split in enumerate(splits):
+            if split in splits[:index]:
+                other = names[splits.index(split)]
+                checks.fail(
+                    f"eval.sets[{index}].name", f"a name that is not split {split[1]} of {split[0]} again (as "
+                    f"{other!r} is: the zero-shot table reads DATASET-N as split N of DATASET)", names[index],
+                )
     checks.number("eval.val_fraction", evaluation.val_fraction, 0.0, 1.0, open_low=True, open_high=True,
                   note="the share of training videos held out for best-on-val")
     checks.integer("eval.every_epochs", evaluation.every_epochs, 1)

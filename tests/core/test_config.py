@@ -177,6 +177,13 @@ def test_out_of_range_values_name_the_override_and_the_allowed_range(tmp_path, o
         load_config(_recipe(tmp_path, ""), [override])
 
 
+def test_zero_shot_set_names_that_would_share_a_table_cell_are_refused(tmp_path):
+    text = "protocol:\n  kind: zeroshot\neval:\n  sets:\n    - {name: ucf101, split: a.csv}\n    - {name: ucf101-1, split: b.csv}\n"
+    with pytest.raises(InputError, match=r"'eval.sets\[1\].name' must be a name that is not split 1 of ucf101 again \(as 'ucf101' is"):
+        load_config(_recipe(tmp_path, text))
+    assert load_config(_recipe(tmp_path, text.replace("ucf101-1", "ucf101-2")))
+
+
 def test_each_protocol_fills_only_its_own_placeholder_in_the_training_list(tmp_path):
     base2novel = load_config(_recipe(tmp_path, "protocol:\n  kind: base2novel\ndata:\n  train_split: train_s{seed}.csv\n"))
     assert base2novel.data.train_split == "train_s{seed}.csv"

@@ -110,9 +110,11 @@ def _manifest(prepared: Path) -> dict | None:
     if not description.is_file():
         return None
     try:
-        manifest = yaml.safe_load(description.read_text()) or {}
+        manifest = yaml.safe_load(description.read_text(encoding="utf-8")) or {}
     except yaml.MarkedYAMLError as error:
         raise invalid_yaml(description, error) from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{description}: not UTF-8 text ({error.reason} at byte {error.start}); run msta prepare again") from None
     if not isinstance(manifest, dict):
         raise InputError(f"{description}: expected a mapping of keys to values, as msta prepare writes")
     return manifest

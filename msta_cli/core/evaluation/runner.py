@@ -177,6 +177,12 @@ def run_checkpoints(run_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def recorded_selection(checkpoint: Path) -> str | None:
+    """How the checkpoint was chosen, as it records; one from before msta recorded it is `last`
+    in a `last` folder, and otherwise (None) labelled by the recipe."""
+    return checkpoint_selection(checkpoint) or ("last" if checkpoint.name == "last" else None)
+
+
 def _natural_order(path: Path) -> list:
     """k2, k4, k8, k16 and seed2 before seed10, as the protocol trained them."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name)]
@@ -198,7 +204,7 @@ def evaluate_checkpoints(
     for label, checkpoint in checkpoints:
         model = model_from_checkpoint(checkpoint, device)
         directory = model_directory(output, "MSTA", label)
-        rows += evaluate_model(model, config, "MSTA", label, directory, world, device, on_event, checkpoint_selection(checkpoint))
+        rows += evaluate_model(model, config, "MSTA", label, directory, world, device, on_event, recorded_selection(checkpoint))
     results = pd.DataFrame(rows)
     if world.is_main:
         write_table(output / "results.csv", results)

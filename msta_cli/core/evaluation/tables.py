@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from msta_cli.core.config_checks import zero_shot_split
 from msta_cli.core.evaluation.metrics import harmonic_mean
 
 OPTIMISTIC = "best-on-test (optimistic: epoch chosen on the test set, as the peers did)"
-ZERO_SHOT_COLUMN = "zero-shot"  # the few-shot table's column for the frozen backbone (no K)
 
 
 def protocol_table(kind: str, results: pd.DataFrame) -> pd.DataFrame:
@@ -46,12 +46,13 @@ def _hm_row(method: str, run: str, base: float, novel: float, rows: pd.DataFrame
 
 
 def few_shot_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Top-1 per K (columns; the frozen backbone's under `zero-shot`), one row per method, with
-    its failed videos and model selection. With several test sets a column is `SET kK`."""
+    """Top-1 per K (columns; a model without a K, such as the frozen backbone or one checkpoint
+    given to `msta evaluate`, under its method's name), one row per method, with its failed
+    videos and model selection. With several test sets a column is `SET kK`."""
     several = results["split"].nunique() > 1
     column = [
-        " ".join(part for part in (split if several else "", run or ZERO_SHOT_COLUMN) if part)
-        for split, run in zip(results["split"], results["run"])
+        " ".join(part for part in (split if several else "", run or method) if part)
+        for split, run, method in zip(results["split"], results["run"], results["method"])
     ]
     table = _top1(results.assign(column=column), "method", "column").round(2)
     return _with_failed_and_selection(table.reset_index().rename_axis(columns=None), results)
@@ -61,10 +62,10 @@ def zero_shot_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per method and target dataset: top-1 per split, mean and population std over the
     splits. Sets named DATASET-N are splits of DATASET (recipes/zeroshot.yaml: hmdb51-1 ...);
     a split no video of which could be scored leaves its mean and std empty."""
-    named = results["split"].str.extract(r"^(?P<target>.+?)(?:-(?P<number>\d+))?$")
-    split_columns = "split " + named["number"].fillna("1")
+    targets, numbers = zip(*map(zero_shot_split, results["split"]))
+    split_columns = [f"split {number}" for number in numbers]
     rows = []
-    for (method, target), of_target in results.assign(target=named["target"], column=split_columns).groupby(
+    for (method, target), of_target in results.assign(target=targets, column=split_columns).groupby(
         ["method", "target"], sort=False
     ):
         scores = _top1(of_target, "target", "column").iloc[0]

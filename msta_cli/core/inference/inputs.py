@@ -7,6 +7,7 @@ typo in a batch shows up in the failure count.
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -15,8 +16,8 @@ from msta_cli.core.video_files import VIDEO_SUFFIXES, is_macos_artefact, is_vide
 
 
 def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]:
-    """Videos in argument order without repeats (one file named twice, however spelt, is
-    predicted once, under its first spelling): a file as given (whatever its suffix), a
+    """Videos in argument order without repeats (one path spelt several ways is predicted once,
+    under its first spelling; two names linked to one file stay two videos): a file as given (whatever its suffix), a
     folder's video files recursively (sorted), a glob's matching video files and the video
     files in its matching folders (sorted), as a folder's."""
     videos: dict[Path, Path] = {}
@@ -26,7 +27,7 @@ def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]
         if reason:
             failures.append(VideoFailure(spec, reason))
         for path in found:
-            videos.setdefault(path.resolve(), path)
+            videos.setdefault(Path(os.path.normpath(path.absolute())), path)
     return list(videos.values()), failures
 
 

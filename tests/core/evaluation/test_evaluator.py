@@ -11,10 +11,10 @@ from msta_cli.core.files import write_bytes_atomic
 from msta_cli.core.prepare.writer import MANIFEST, labels_csv, manifest_yaml, write_outputs
 
 
-def prepared(tmp_path, text: str):
+def prepared(tmp_path, text: str | bytes):
     folder = tmp_path / "prepared"
     folder.mkdir()
-    (folder / "dataset.yaml").write_text(text)
+    (folder / "dataset.yaml").write_bytes(text if isinstance(text, bytes) else text.encode())
     return folder
 
 
@@ -75,6 +75,7 @@ def test_a_video_root_that_is_not_a_folder_is_refused_saying_how_to_fix_it(tmp_p
     [
         ("name: [colours\n", r"dataset.yaml:2:1: invalid YAML"),
         ("- colours\n", "dataset.yaml: expected a mapping of keys to values"),
+        ("name: caf\xe9\n".encode("latin-1"), "dataset.yaml: not UTF-8 text"),
     ],
 )
 def test_a_damaged_dataset_yaml_is_named_with_its_problem(tmp_path, text, message):

@@ -94,6 +94,13 @@ def test_the_few_shot_table_has_a_column_per_k_and_one_for_the_frozen_backbone()
     assert table.loc["MSTA", ["k2", "k4", "failed"]].tolist() == [2.0, 4.0, 2]
 
 
+def test_a_checkpoint_without_a_k_gets_its_methods_column_not_the_frozen_backbones():
+    """`msta evaluate RUN/k2/checkpoints/last` names no K."""
+    rows = [_row("zero-shot", "", "test", 40.0), _row("MSTA", "", "test", 55.0)]
+    table = few_shot_table(pd.DataFrame(rows)).set_index("method")
+    assert table.loc["MSTA", "MSTA"] == 55.0 and np.isnan(table.loc["MSTA", "zero-shot"])
+
+
 def test_the_few_shot_table_keeps_several_test_sets_apart():
     rows = [_row("MSTA", "k2", split, top1) for split, top1 in (("a", 62.0), ("b", 72.0), ("c", 82.0))]
     assert few_shot_table(pd.DataFrame(rows)).iloc[0][["a k2", "b k2", "c k2"]].tolist() == [62.0, 72.0, 82.0]

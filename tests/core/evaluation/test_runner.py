@@ -5,7 +5,7 @@ import pytest
 from msta_cli.core.checkpoint import CONFIG_FILE, save_adapter
 from msta_cli.core.config import Config
 from msta_cli.core.errors import InputError
-from msta_cli.core.evaluation.runner import checkpoint_overrides, run_checkpoints
+from msta_cli.core.evaluation.runner import checkpoint_overrides, recorded_selection, run_checkpoints
 
 
 @pytest.fixture
@@ -54,3 +54,9 @@ def test_a_protocol_runs_checkpoints_come_in_the_order_it_trained_them(tmp_path)
         checkpoint.mkdir(parents=True)
         (checkpoint / CONFIG_FILE).write_text("{}")
     assert [label for label, _ in run_checkpoints(tmp_path)] == ["k2", "k4", "k8", "k16", "seed2", "seed10"]
+
+
+def test_a_checkpoint_is_labelled_by_the_selection_it_records_and_an_older_last_one_as_last(tmp_path, tiny_model):
+    assert recorded_selection(save_adapter(tiny_model, tmp_path / "run" / "best", selection="best-on-val", epoch=3)) == "best-on-val"
+    assert recorded_selection(save_adapter(tiny_model, tmp_path / "old" / "last")) == "last"
+    assert recorded_selection(save_adapter(tiny_model, tmp_path / "old" / "best")) is None  # the recipe says how

@@ -63,3 +63,11 @@ def test_one_file_spelt_several_ways_is_predicted_once_under_its_first_spelling(
     _touch(tmp_path / "v" / "a.mp4")
     spellings = ["v/a.mp4", "./v/a.mp4", str(tmp_path / "v" / "a.mp4"), "v/../v/a.mp4", "v"]
     assert expand_inputs(spellings) == ([Path("v/a.mp4")], [])
+
+
+def test_two_names_linked_to_one_file_stay_two_videos(tmp_path):
+    """A symlink farm (git-annex, deduplicated copies) names each video by its link."""
+    blob = _touch(tmp_path / ".blob")
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).symlink_to(blob)
+    assert expand_inputs([str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")])[0] == [tmp_path / "a.mp4", tmp_path / "b.mp4"]
