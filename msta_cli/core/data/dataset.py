@@ -108,13 +108,20 @@ class VideoClipDataset(Dataset):
         self.backend = resolve_backend(backend)
         self.seed = seed
         self.max_short_side = max_short_side
-        self.epoch = 0
+        # Persistent data-loader workers keep the copy of the dataset they started with, so
+        # the epoch lives in shared memory, where set_epoch reaches them.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """Training positions of the next samples read, in this process and in its workers."""
+        self._epoch.fill_(epoch)
 
     def __getitem__(self, index: int) -> Clip | VideoFailure:
         path = self.paths[index]
@@ -181,14 +188,16 @@ def make_loader(
     pin_memory: bool | None = None,
     drop_last: bool = False,
     generator: torch.Generator | None = None,
+    persistent_workers: bool = False,
 ) -> DataLoader:
     """A DataLoader of ClipBatch whose uint8 videos arrive pinned when CUDA is available.
 
     `sampler` decides the order (in order when None); it and the dataset both need
-    `set_epoch` before each epoch. Workers are not persistent, so each epoch they get a
-    fresh copy of the dataset carrying the current epoch. Test mode never drops the last
-    batch, so every test video is scored once. `generator` seeds the workers' base seed; give
-    one so starting an epoch's iterator does not draw from torch's global RNG (exact resume).
+    `set_epoch` before each epoch. Test mode never drops the last batch, so every test video
+    is scored once. `generator` seeds the workers' base seed; give one so starting an epoch's
+    iterator does not draw from torch's global RNG (exact resume). `persistent_workers` keeps
+    the workers from one epoch to the next, for a loader iterated many times (training):
+    starting them again costs every epoch a fork per worker.
     """
     if drop_last and dataset.mode == "test":
         raise ValueError("drop_last would skip test videos; every test video must be scored")
@@ -201,4 +210,5 @@ def make_loader(
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         drop_last=drop_last,
         generator=generator,
+        persistent_workers=persistent_workers and workers > 0,
     )

@@ -102,7 +102,7 @@ def train_run(
     sampler = ShardedSampler(len(dataset), world.rank, world.world_size, shuffle=True, seed=config.seed)
     loader = make_loader(
         dataset, micro_batch, config.data.workers, sampler, pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(config.seed),
+        generator=torch.Generator().manual_seed(config.seed), persistent_workers=True,
     )
     micro_batches = math.ceil(len(sampler.shard()) / micro_batch)
     steps_per_epoch = math.ceil(micro_batches / accumulation)

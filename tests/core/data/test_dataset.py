@@ -69,6 +69,24 @@ def test_loader_batches_the_good_clips_and_lists_failures(root, workers):
     assert [i // 5 for i in frame_indices_of(batch.videos[1])] == list(range(8))
 
 
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])  # spawn: macOS's and Windows' default
+def test_workers_kept_between_epochs_draw_each_epochs_frames(root, start_method):
+    dataset = VideoClipDataset(SPLIT[SPLIT.path == "a/tall.mp4"], root, 8)  # 40 frames: segments of 5
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=1, num_workers=1, collate_fn=collate_clips, persistent_workers=True,
+        multiprocessing_context=start_method,
+    )
+    drawn, worker_ids = [], set()
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        (batch,) = list(loader)
+        worker_ids.add(tuple(worker.pid for worker in loader._iterator._workers))
+        drawn.append(frame_indices_of(batch.videos[0]))
+        assert drawn[-1] == dataset.frame_indices(40, 0)[0]
+    assert len(worker_ids) == 1  # the same worker process every epoch
+    assert len({tuple(frames) for frames in drawn}) > 1
+
+
 def _collated_in_shared_memory(items) -> bool:
     return collate_clips(items).videos.is_shared()
 

@@ -69,6 +69,22 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, col
     pd.testing.assert_frame_equal(_metric_rows(straight), _metric_rows(killed))
 
 
+def test_workers_kept_between_epochs_read_what_the_main_process_would(tmp_path, colour_dataset, tiny_backbone_name):
+    """Training keeps its loader's workers from epoch to epoch; each epoch's frame positions
+    must still reach them, so the run equals one that decodes in the main process."""
+    torch.set_num_threads(1)
+    runs = {}
+    for workers in (0, 2):
+        config = _config(tmp_path, colour_dataset, tiny_backbone_name, **{**RESUME_OVERRIDES, "data": {"workers": workers}})
+        runs[workers] = tmp_path / f"workers{workers}"
+        _train(config, runs[workers])
+    in_process = load_file(runs[0] / "checkpoints" / "last" / "adapter.safetensors")
+    in_workers = load_file(runs[2] / "checkpoints" / "last" / "adapter.safetensors")
+    for name in in_process:
+        assert torch.equal(in_process[name], in_workers[name]), name
+    pd.testing.assert_frame_equal(_metric_rows(runs[0]), _metric_rows(runs[2]))
+
+
 def test_sigint_saves_a_checkpoint_before_exiting(tmp_path, colour_dataset, tiny_backbone_name):
     config = _config(tmp_path, colour_dataset, tiny_backbone_name, optim={"epochs": 3})
 
