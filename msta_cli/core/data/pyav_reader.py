@@ -21,13 +21,6 @@ from msta_cli.core.data.readers import Reader, VideoError, first_line
 # keyframe and a wanted frame are decoded.
 NONREF_CODECS = frozenset({"h264", "hevc"})
 
-# Files up to this size keep the packets that opening demuxes, so decoding reads them from
-# memory instead of seeking and demuxing the file a second time (0.8 of 13 ms per 8-frame clip
-# of a 150-frame 320x240 H.264 video; bench/decode_speed.py). Every dataset's clips are far
-# smaller (Kinetics' 10 s clips are a few MB); a longer video is read again span by span,
-# so that holding it never fills a worker's memory.
-KEEP_PACKETS_UP_TO_BYTES = 32 * 2**20
-
 
 class PyAVReader(Reader):
     """Decodes only what the wanted frames need: each from the keyframe it depends on.
@@ -42,8 +35,7 @@ class PyAVReader(Reader):
 
     Opening demuxes every packet (no decoding) to learn each frame's timestamp and the
     keyframes, as decord does: containers such as webm do not store a frame count, and
-    timestamps are the only reliable way to know which frame a decoder handed back. The
-    packets of a small file are kept for decoding (KEEP_PACKETS_UP_TO_BYTES). Frames an
+    timestamps are the only reliable way to know which frame a decoder handed back. Frames an
     MP4 edit list hides (a stream copy cut between keyframes keeps the frames before the cut
     and marks them discarded) are decoded where later frames need them but never shown, as in
     a player.
@@ -65,15 +57,12 @@ class PyAVReader(Reader):
         # every frame is converted to one size: the first decoded frame's unless given (a
         # stream may change its frame size midway)
         self._size = size
-        # the packets themselves only for small files: a long video's would fill memory
-        self._kept: list[av.Packet] | None = [] if path.stat().st_size <= KEEP_PACKETS_UP_TO_BYTES else None
-        packets = []
-        try:
-            for packet in container.demux(self._stream):
-                if packet.size:
-                    packets.append((_timestamp(packet), packet.dts, packet.is_keyframe, packet.is_discard))
-                    if self._kept is not None:
-                        self._kept.append(packet)
+        try:  # what each packet is, not its data: a long video's packets would fill memory
+            packets = [
+                (_timestamp(packet), packet.dts, packet.is_keyframe, packet.is_discard)
+                for packet in container.demux(self._stream)
+                if packet.size
+            ]
         except av.FFmpegError as error:
             raise VideoError(path, f"unreadable container: {first_line(error)}") from error
         if any(pts is None for pts, *_ in packets):
@@ -157,14 +146,10 @@ class PyAVReader(Reader):
     def _packets(self, first: int, last: int) -> Iterator[tuple[int, av.Packet]]:
         """The packets at file positions `first` (a keyframe) to `last`, with their positions.
 
-        Kept packets are read from memory. Otherwise the file is read again: containers
-        without an index (MPEG-TS) seek by a timestamp search that can land before the
-        keyframe (the packets up to it are passed over) or after it; then reading starts again
-        from the first packet.
+        Containers without an index (MPEG-TS) seek by a timestamp search that can land before
+        the keyframe (the packets up to it are passed over) or after it; then reading starts
+        again from the first packet.
         """
-        if self._kept is not None:
-            yield from ((position, self._kept[position]) for position in range(first, last + 1))
-            return
         for seek_to in (first, 0):
             self._container.seek(
                 self._seek_times[seek_to], stream=self._stream, backward=True, any_frame=False

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from msta_cli.core.data import pyav_reader
 from msta_cli.core.data.decoding import VideoError, open_video
 from tests.helpers.videos import cut_by_stream_copy, frame_index_of, frame_indices_of, write_video
 
@@ -67,13 +66,9 @@ STREAM_STRUCTURES = {  # name: (suffix, encoder, write_video options)
 }
 
 
-@pytest.mark.parametrize("packets", ["kept in memory", "read again from the file"])
 @pytest.mark.parametrize("structure", STREAM_STRUCTURES)
-def test_pyav_sparse_decoding_is_bit_identical_to_decoding_every_frame(tmp_path, monkeypatch, structure, packets):
-    """The PyAV reader skips frames nothing wanted depends on; what it returns must not change,
-    whether it decodes the packets it kept when opening or seeks and reads them again."""
-    if packets == "read again from the file":
-        monkeypatch.setattr(pyav_reader, "KEEP_PACKETS_UP_TO_BYTES", -1)
+def test_pyav_sparse_decoding_is_bit_identical_to_decoding_every_frame(tmp_path, structure):
+    """The PyAV reader skips frames nothing wanted depends on; what it returns must not change."""
     frames = 60
     suffix, codec, options = STREAM_STRUCTURES[structure]
     video = write_video(tmp_path / f"v{suffix}", frames, codec=codec, **options)
@@ -88,7 +83,6 @@ def test_pyav_sparse_decoding_is_bit_identical_to_decoding_every_frame(tmp_path,
     ]
     with open_video(video, "pyav") as reader:
         assert reader.num_frames == frames
-        assert (reader._kept is not None) == (packets == "kept in memory")
         for wanted in requests:
             assert torch.equal(reader.get_batch(wanted), every[wanted]), wanted
 
