@@ -9,12 +9,14 @@ with its own layout, without touching the adapter or the loss.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import open_clip
 import torch
@@ -193,18 +195,40 @@ def describe_backbone(name: str, pretrained: str) -> str:
     return name if open_clip_source(name).startswith(("local-dir:", "hf-hub:")) else f"{name} ({pretrained})"
 
 
+class _OpenClipErrorFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.pathname.startswith(_OPEN_CLIP_DIR))
+
+
+_OPEN_CLIP_DIR = os.path.dirname(open_clip.__file__)
+
+
+@contextlib.contextmanager
+def _open_clip_error_logs_dropped() -> Iterator[None]:
+    """open_clip logs each error (a failed weight download, an unknown tag) on the root logger
+    just before raising it; msta reports the raised error itself, so the log line would print
+    the same text once more, as "ERROR:root:...", above msta's message."""
+    drop = _OpenClipErrorFilter()
+    logging.getLogger().addFilter(drop)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(drop)
+
+
 def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
     """Build the configured open_clip model, with weights from a tag, a local file, or none."""
     name = config.backbone
     source = open_clip_source(name)
     pretrained = _resolve_pretrained(source, config.pretrained)
     try:
-        clip = open_clip.create_model(source, pretrained=pretrained, device=device, cache_dir=config.cache_dir)
+        with _open_clip_error_logs_dropped():
+            clip = open_clip.create_model(source, pretrained=pretrained, device=device, cache_dir=config.cache_dir)
     except (FileNotFoundError, ValueError) as error:
         raise InputError(f"model.backbone '{name}': {error}") from None
     except RuntimeError as error:
         raise MstaError(
-            f"could not load weights '{config.pretrained}' for '{name}': {error}. Without network access, "
+            f"could not load weights '{config.pretrained}' for '{name}': {str(error).rstrip('.')}. Without network access, "
             "point model.pretrained at a local checkpoint file."
         ) from None
     clip.requires_grad_(False)

@@ -1,3 +1,5 @@
+import logging
+
 import open_clip
 import pytest
 import torch
@@ -5,7 +7,7 @@ from safetensors.torch import save_file
 
 from msta_cli.core.backbone import describe_backbone, load_backbone
 from msta_cli.core.config import ModelConfig
-from msta_cli.core.errors import InputError
+from msta_cli.core.errors import InputError, MstaError
 from tests.helpers.models import TINY_MEAN, TINY_STD, tiny_model_config, write_tiny_clip
 
 
@@ -60,6 +62,15 @@ def test_local_dir_weights_are_loaded_and_without_them_weights_are_random(tmp_pa
 def test_bad_backbone_choices_are_input_errors(backbone, pretrained, message):
     with pytest.raises(InputError, match=message):
         load_backbone(ModelConfig(backbone=backbone, pretrained=pretrained))
+
+
+def test_weights_that_cannot_be_downloaded_are_one_error_without_open_clips_log_line(tmp_path, caplog):
+    """open_clip logs the failure before raising it; users should read it once, from msta."""
+    config = ModelConfig(backbone="ViT-B-16", pretrained="openai", cache_dir=str(tmp_path))  # an empty cache, offline
+    with pytest.raises(MstaError, match=r"could not load weights 'openai' for 'ViT-B-16': .*[^.]\. Without network access, point model.pretrained at a local checkpoint file"):
+        load_backbone(config)
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+    assert not any(isinstance(f, logging.Filter) for f in logging.getLogger().filters)  # removed again
 
 
 def test_resnet_towers_are_refused():
