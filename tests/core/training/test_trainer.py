@@ -98,6 +98,35 @@ def test_sigint_saves_a_checkpoint_before_exiting(tmp_path, colour_dataset, tiny
     assert state["progress"]["global_step"] == 2
 
 
+def _interrupted_like_ctrl_c(config: Config, run_dir, step: int, outcome) -> None:
+    """Child process in a session of its own: train, and at step `step` send SIGINT to the whole
+    process group (the trainer and its data-loader workers), as Ctrl-C in a terminal does."""
+    os.setsid()
+    torch.set_num_threads(1)
+
+    def interrupt(event):
+        if event["event"] == "step" and event["step"] == step:
+            os.killpg(os.getpgid(0), signal.SIGINT)
+
+    try:
+        _train(config, run_dir, on_event=interrupt)
+    except Interrupted as error:
+        outcome.put(str(error))
+
+
+def test_ctrl_c_reaching_the_kept_workers_too_still_saves_and_stops(tmp_path, colour_dataset, tiny_backbone_name):
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, optim={"epochs": 3}, data={"workers": 2})
+    context = multiprocessing.get_context("spawn")
+    outcome = context.Queue()
+    child = context.Process(target=_interrupted_like_ctrl_c, args=(config, tmp_path / "run", 7, outcome))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert "interrupted at step 7" in outcome.get(timeout=5)  # in the second epoch: workers kept from the first
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last" / STATE_FILE, weights_only=True)
+    assert state["progress"]["global_step"] == 7
+
+
 def test_only_adapters_change_and_problems_are_recorded(tmp_path, colour_dataset, tiny_backbone_name):
     split = pd.read_csv(colour_dataset / "train.csv")
     broken = tmp_path / "with_missing.csv"
