@@ -195,12 +195,12 @@ def describe_backbone(name: str, pretrained: str) -> str:
     return name if open_clip_source(name).startswith(("local-dir:", "hf-hub:")) else f"{name} ({pretrained})"
 
 
+_OPEN_CLIP_DIR = os.path.dirname(open_clip.__file__)
+
+
 class _OpenClipErrorFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno >= logging.ERROR and record.pathname.startswith(_OPEN_CLIP_DIR))
-
-
-_OPEN_CLIP_DIR = os.path.dirname(open_clip.__file__)
 
 
 @contextlib.contextmanager
