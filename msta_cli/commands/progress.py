@@ -55,8 +55,8 @@ class TrainingReporter:
         done = event["progress"].global_step
         parameters = event["parameters"]
         self.console.print(
-            f"trainable parameters {parameters['trainable']:,} of {parameters['total']:,} "
-            f"({parameters['trainable_percent']:.2f}%), {event['world_size']} process(es)"
+            f"trainable parameters {parameters['trainable']:,}: {parameters['trainable_percent_of_backbone']:.2f}% of "
+            f"the backbone's {parameters['backbone']:,}, {event['world_size']} process(es)"
         )
         self.console.print(
             f"{event['epochs']} epochs x {event['steps_per_epoch']} steps "

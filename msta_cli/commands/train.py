@@ -146,14 +146,20 @@ def _dry_run(config: Config, json_output: bool) -> None:
 
 
 def _parameter_table(parameters: dict) -> Table:
+    """Each part as a share of the frozen backbone (what the paper reports) and of everything."""
     table = Table(title="Parameters")
     table.add_column("part")
     table.add_column("count", justify="right")
+    table.add_column("share of backbone", justify="right")
     table.add_column("share of total", justify="right")
-    total = parameters["total"]
+    total, backbone = parameters["total"], parameters["backbone"]
+
+    def row(part: str, count: int, style: str | None = None) -> None:
+        table.add_row(part, f"{count:,}", f"{100 * count / backbone:.3f}%", f"{100 * count / total:.3f}%", style=style)
+
     for part, count in parameters["per_part"].items():
-        table.add_row(f"adapter {part}", f"{count:,}", f"{100 * count / total:.3f}%")
-    table.add_row("trainable", f"{parameters['trainable']:,}", f"{parameters['trainable_percent']:.3f}%", style="bold")
-    table.add_row("frozen backbone", f"{parameters['backbone']:,}", f"{100 * parameters['backbone'] / total:.3f}%")
-    table.add_row("total", f"{total:,}", "100%", style="bold")
+        row(f"adapter {part}", count)
+    row("trainable", parameters["trainable"], style="bold")
+    row("frozen backbone", backbone)
+    row("total", total, style="bold")
     return table

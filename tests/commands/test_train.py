@@ -36,6 +36,7 @@ def test_dry_run_json_of_shipped_recipes_has_the_exact_counts(recipe, trainable)
     parameters = payload["parameters"]
     assert parameters["trainable"] == trainable
     assert parameters["trainable_percent"] == pytest.approx(100 * trainable / parameters["total"], abs=1e-3)
+    assert parameters["trainable_percent_of_backbone"] == pytest.approx(100 * trainable / parameters["backbone"], abs=1e-3)
     assert payload["config"]["model"]["pretrained"] == "none"
     assert payload["preprocessing"]["size"] == 224
 
@@ -46,7 +47,7 @@ def test_dry_run_table_shows_config_and_parameter_split(tmp_path, tiny_backbone_
     assert result.exit_code == 0, result.output
     per_block = 64 * 16 + 16 + 16 * 64 + 64 + 16 * 16 + 16 + 64 * 16 + 16 + 16 * 64 + 64 + 3 * 64 + 64
     assert f"{per_block:,}" in result.stdout
-    for part in ("text_down", "shared", "temporal_up", "trainable", "frozen backbone", "bottleneck: 16"):
+    for part in ("text_down", "shared", "temporal_up", "trainable", "frozen backbone", "share of backbone", "bottleneck: 16"):
         assert part in result.stdout
 
 

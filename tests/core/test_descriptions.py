@@ -63,3 +63,46 @@ def test_malformed_files_name_the_place(tmp_path):
 def test_config_without_a_source_explains_the_choices():
     with pytest.raises(InputError, match="set either `file`"):
         load_descriptions(DescriptionsConfig())
+
+
+def test_unreadable_files_name_the_file_and_what_to_do(tmp_path):
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('{"café": {"spatial": ["x"], "temporal": ["y"]}}'.encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1.json: not UTF-8 text .* at byte 5\); save it as UTF-8"):
+        read_msta_descriptions(latin1)
+    with pytest.raises(InputError, match=r": is a folder; give the description file inside it"):
+        read_msta_descriptions(tmp_path)
+
+
+def _labels_csv(path, names) -> str:
+    path.write_text("id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(names)))
+    return str(path)
+
+
+def test_a_file_that_misses_classes_of_the_label_list_names_them_and_the_list(tmp_path):
+    labels = _labels_csv(tmp_path / "labels.csv", LABELS)
+    spatial = _write(tmp_path / "2_s_description_hmdb.json", {str(i): ["x", "y"] for i in range(3)})
+    temporal = _write(tmp_path / "2_t_description_hmdb.json", {"0": ["x", "y"], "1": ["x", "y"]})
+    config = DescriptionsConfig(spatial=spatial, temporal=temporal, labels=labels)
+    with pytest.raises(InputError, match=r"2_t_description_hmdb.json: no sentences for 1 classes of the 3-class label list "
+                       r".*labels.csv: 2 \(catch\); loss.descriptions.labels must be the list this file indexes"):
+        load_descriptions(config)
+
+
+def test_base_files_with_the_novel_label_list_are_refused_although_the_counts_match(tmp_path):
+    novel = _labels_csv(tmp_path / "novel_labels.csv", LABELS)
+    both = {str(i): ["x", "y"] for i in range(3)}
+    spatial = _write(tmp_path / "2_s_description_ssv2_base.json", both)
+    temporal = _write(tmp_path / "2_t_description_ssv2_base.json", both)
+    with pytest.raises(InputError, match=r"different base-to-novel splits: .*_s_description_ssv2_base.json \(base\), "
+                       r".*novel_labels.csv \(novel\)"):
+        load_descriptions(DescriptionsConfig(spatial=spatial, temporal=temporal, labels=novel))
+    base = _labels_csv(tmp_path / "base_labels.csv", LABELS)
+    assert sorted(load_descriptions(DescriptionsConfig(spatial=spatial, temporal=temporal, labels=base))) == sorted(LABELS)
+
+
+def test_msta_file_and_authors_pair_together_is_an_error_not_a_silent_choice(tmp_path):
+    msta_file = _write(tmp_path / "d.json", {"catch": {"spatial": ["x"], "temporal": ["y"]}})
+    pair = _write(tmp_path / "s.json", {"0": ["x"]})
+    with pytest.raises(InputError, match="both `file` and the authors' `spatial`/`temporal` pair are set; keep one"):
+        load_descriptions(DescriptionsConfig(file=msta_file, spatial=pair, temporal=pair))
