@@ -68,7 +68,7 @@ def read_indexed_descriptions(
     """
     if labels_path is not None:
         _check_same_split([spatial_path, temporal_path], labels_path)
-    label_list = f"the {len(labels)}-class label list" + (f" {labels_path}" if labels_path is not None else "")
+    label_list = "the label list" + (f" {labels_path}" if labels_path is not None else "")
     spatial = _by_label(spatial_path, labels, label_list)
     temporal = _by_label(temporal_path, labels, label_list)
     return {name: ClassDescription(spatial[name], temporal[name]) for name in labels}
@@ -91,7 +91,7 @@ def _by_label(path: str | Path, labels: list[str], label_list: str) -> dict[str,
     for key, sentences in data.items():
         if not key.isdigit() or int(key) >= len(labels):
             raise InputError(
-                f"{path}: key '{key}' is not a class index of {label_list}; "
+                f"{path}: key '{key}' is not a class index of {label_list} ({len(labels)} classes); "
                 "loss.descriptions.labels must be the list this file indexes"
             )
         resolved[labels[int(key)]] = _sentences(sentences, path, key)
@@ -99,7 +99,7 @@ def _by_label(path: str | Path, labels: list[str], label_list: str) -> dict[str,
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise InputError(
-            f"{path}: no sentences for {len(missing)} classes of {label_list}: {shown}; "
+            f"{path}: no sentences for {len(missing)} of the {len(labels)} classes of {label_list}: {shown}; "
             "loss.descriptions.labels must be the list this file indexes (e.g. base_labels.csv for a *_base.json)"
         )
     return resolved

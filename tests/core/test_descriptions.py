@@ -37,7 +37,7 @@ def test_authors_pair_loads_from_config_with_labels_csv(tmp_path):
 
 def test_index_outside_label_list_is_an_error(tmp_path):
     bad = _write(tmp_path / "s.json", {"7": ["x"]})
-    with pytest.raises(InputError, match="key '7' is not a class index of the 3-class label list"):
+    with pytest.raises(InputError, match=r"key '7' is not a class index of the label list \(3 classes\)"):
         read_indexed_descriptions(bad, bad, LABELS)
 
 
@@ -84,7 +84,7 @@ def test_a_file_that_misses_classes_of_the_label_list_names_them_and_the_list(tm
     spatial = _write(tmp_path / "2_s_description_hmdb.json", {str(i): ["x", "y"] for i in range(3)})
     temporal = _write(tmp_path / "2_t_description_hmdb.json", {"0": ["x", "y"], "1": ["x", "y"]})
     config = DescriptionsConfig(spatial=spatial, temporal=temporal, labels=labels)
-    with pytest.raises(InputError, match=r"2_t_description_hmdb.json: no sentences for 1 classes of the 3-class label list "
+    with pytest.raises(InputError, match=r"2_t_description_hmdb.json: no sentences for 1 of the 3 classes of the label list "
                        r".*labels.csv: 2 \(catch\); loss.descriptions.labels must be the list this file indexes"):
         load_descriptions(config)
 
