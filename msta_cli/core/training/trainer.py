@@ -188,17 +188,18 @@ def train_run(
                 window.clips += read
                 if read:
                     mean_over_clips_read(optimizer, micro_batch * accumulation * world.world_size, read)
-                    _optimizer_step(model, optimizer, scaler, config)
+                    _optimizer_step(optimizer, scaler, config)
                 else:  # no process read a clip: AdamW would still move the weights on zero gradients
                     optimizer.zero_grad(set_to_none=True)
                     optimizer.step()  # moves nothing without gradients; the scheduler warns if it steps first
+                step_lr = optimizer.param_groups[0]["lr"]  # the rate this step ran at, before the scheduler moves on
                 scheduler.step()
                 progress.global_step += 1
                 progress.steps_in_epoch += 1
                 due = progress.global_step % config.run.log_every_steps == 0 or progress.steps_in_epoch == steps_per_epoch
                 if due and window.clips:  # the same on every rank: logging all-reduces the losses
                     elapsed = time.perf_counter() - window_start
-                    row = _step_row(progress, window.clips, window.means(device, world), optimizer, elapsed)
+                    row = _step_row(progress, window.clips, window.means(device, world), step_lr, elapsed)
                     if metrics:
                         metrics.append(**row)
                         on_event({"event": "step", **row, "steps_per_epoch": steps_per_epoch, "memory": _gpu_memory(device)})
@@ -287,23 +288,31 @@ def batching(config: Config, world: Distributed) -> tuple[int, int]:
     return micro, total // per_step
 
 
-def _optimizer_step(model: MstaModel, optimizer, scaler, config: Config) -> None:
+def _optimizer_step(optimizer, scaler, config: Config) -> None:
     if config.optim.grad_clip_norm:
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.adapters.parameters(), config.optim.grad_clip_norm)
+        clip_gradients(optimizer, config.optim.grad_clip_norm)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
 
 
-def _step_row(progress: Progress, clips: int, losses: dict[str, float], optimizer, elapsed: float) -> dict:
-    """A metrics.csv row for the steps since the last one: every process's clips and losses."""
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> torch.Tensor:
+    """Clip over everything the optimizer updates (the backbone too under adapter.finetune: full),
+    not only the adapters; returns the norm before clipping."""
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+
+
+def _step_row(progress: Progress, clips: int, losses: dict[str, float], lr: float, elapsed: float) -> dict:
+    """A metrics.csv row for the steps since the last one: every process's clips and losses, and
+    the learning rate the row's step ran at."""
     return {
         "kind": "step",
         "epoch": progress.epoch,
         "step": progress.global_step,
         **losses,
-        "lr": optimizer.param_groups[0]["lr"],
+        "lr": lr,
         "clips_per_s": round(clips / max(elapsed, 1e-9), 2),
     }
 

@@ -13,7 +13,9 @@ from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.errors import MstaError
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.state import STATE_FILE
-from msta_cli.core.training.trainer import Interrupted, train_run
+from msta_cli.core.model import create_model
+from msta_cli.core.training.optimization import build_optimizer, cosine_with_warmup
+from msta_cli.core.training.trainer import Interrupted, clip_gradients, train_run
 from msta_cli.core.training.training_data import load_training_data
 from tests.helpers.datasets import tiny_recipe, write_recipe
 
@@ -224,3 +226,27 @@ def test_resume_keeps_the_failures_of_the_epochs_before_it(tmp_path, colour_data
     problems = pd.read_csv(run_dir / "problems.csv")
     assert problems.values.tolist() == [["green/train_0.mp4", "file not found", 1], ["red/late.mp4", "file not found", 0]]
     assert outcome.failures == [("green/train_0.mp4", "file not found"), ("red/late.mp4", "file not found")]
+
+
+def test_metrics_log_the_learning_rate_each_step_ran_at(tmp_path, colour_dataset, tiny_backbone_name):
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, optim={"epochs": 2, "warmup_epochs": 1})
+    _train(config, tmp_path / "run")
+    steps = _metric_rows(tmp_path / "run").query("kind == 'step'")
+    # 5 steps per epoch: the row of step s (counted from 1) ran at the schedule's value for s - 1
+    expected = [config.optim.lr * cosine_with_warmup(step - 1, 5, 10, config.optim.min_lr_ratio) for step in steps["step"]]
+    assert steps["step"].tolist() == list(range(1, 11))
+    assert steps["lr"].tolist() == pytest.approx(expected)
+    assert steps["lr"].iloc[0] == 0.0  # warm-up starts from 0
+
+
+def test_gradient_clipping_covers_the_backbone_when_it_is_fine_tuned(tmp_path, colour_dataset, tiny_backbone_name):
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, adapter={"finetune": "full"})
+    model = create_model(config, torch.device("cpu"))
+    optimizer = build_optimizer(model, config.optim)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    assert any(parameter.requires_grad for parameter in model.backbone.parameters())
+    for parameter in trainable:
+        parameter.grad = torch.full_like(parameter, 10.0)
+    norm_before = clip_gradients(optimizer, 1.0)
+    assert norm_before > 100
+    assert torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainable])) == pytest.approx(1.0, rel=1e-2)  # float32 sums over 3.4M values
