@@ -7,6 +7,9 @@ Linear plus a temporal convolution over the frame axis.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,6 +40,21 @@ def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
     return ScaleGradient.apply(tensor, factor) if tensor.requires_grad else tensor
 
 
+_dense_on_cpu = True
+
+
+@contextlib.contextmanager
+def pytorch_temporal_kernel() -> Iterator[None]:
+    """Every TemporalConv runs PyTorch's kernel, on the CPU too: a FLOP count then counts the
+    grouped convolution's own multiply-adds, not the dense form's products with zeros."""
+    global _dense_on_cpu
+    previous, _dense_on_cpu = _dense_on_cpu, False
+    try:
+        yield
+    finally:
+        _dense_on_cpu = previous
+
+
 class TemporalConv(nn.Conv1d):
     """A kernel-3 convolution over the frame axis of (clips, frames, tokens, channels) tokens.
 
@@ -61,7 +79,7 @@ class TemporalConv(nn.Conv1d):
         self.register_buffer("group_mask", inputs[:, None] // per_group_in == outputs[None, :] // per_group_out, persistent=False)
 
     def forward(self, series: torch.Tensor) -> torch.Tensor:
-        if self.groups == self.out_channels or series.device.type != "cpu":
+        if self.groups == self.out_channels or series.device.type != "cpu" or not _dense_on_cpu:
             return self.conv1d_over_frames(series)
         return self.dense_over_frames(series)
 

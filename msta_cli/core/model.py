@@ -13,8 +13,9 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from msta_cli.core.adapter import MstaBlockAdapter, scale_gradient
+from msta_cli.core.adapter import MstaBlockAdapter, pytorch_temporal_kernel, scale_gradient
 from msta_cli.core.backbone import Backbone, load_backbone
 from msta_cli.core.config import AdapterConfig, Config
 from msta_cli.core.errors import InputError
@@ -164,6 +165,34 @@ def parameter_summary(model: MstaModel) -> dict:
         "adapted_blocks": model.adapted_blocks,
         "per_part": parts,
     }
+
+
+@torch.no_grad()
+def gflops_per_view(model: MstaModel, num_frames: int, size: int) -> float:
+    """Billions of multiply-adds to encode one view (num_frames frames of size x size), adapters
+    included: the field's "GFLOPs per view" (fvcore's count, one multiply-add = one FLOP; X-CLIP
+    reports 145 for B/16 8x224). Scoring against cached class embeddings adds a negligible
+    matrix product; the text tower runs once per test set, not per view."""
+    device = next(model.parameters()).device
+    # torch's counter knows the CUDA attention kernels but not the CPU one: without this entry a
+    # CPU count leaves attention out (16.85 instead of 17.56 per B/16 frame)
+    counter = FlopCounterMode(
+        display=False, custom_mapping={torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _attention_flops}
+    )
+    # nn.MultiheadAttention's inference fast path is one fused op the counter does not know: its
+    # projections and attention would go uncounted (11.3 instead of 17.6 per B/16 frame)
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with counter, pytorch_temporal_kernel():
+            model.encode_video(torch.zeros(1, num_frames, 3, size, size, device=device))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast_path)
+    return counter.get_total_flops() / 2 / 1e9
+
+
+def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
 def _block_range(blocks: list[int], vision_depth: int, text_depth: int) -> list[int]:

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from msta_cli.cli import app
 from msta_cli.core.checkpoint import save_adapter
+from msta_cli.core.config import load_config
+from msta_cli.core.model import create_model, gflops_per_view
 from msta_cli.core.prepare.writer import PENDING
 from tests.helpers.datasets import tiny_recipe, write_recipe
 
@@ -49,10 +51,17 @@ def test_two_processes_give_the_same_numbers_and_count_each_video_once(tmp_path,
 
 
 def test_without_a_checkpoint_it_evaluates_zero_shot_clip(tmp_path, seven_video_recipe):
-    result = runner.invoke(app, ["evaluate", "--recipe", seven_video_recipe, "--output", str(tmp_path / "zs"), "--views", "1x1"])
+    arguments = ["evaluate", "--recipe", seven_video_recipe, "--output", str(tmp_path / "zs"), "--views", "1x1"]
+    result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "zs" / "results.csv")
     assert results[["method", "views", "videos", "trainable"]].values.tolist() == [["zero-shot", "1x1", 7, 0]]
+    config = load_config(seven_video_recipe)
+    zero_shot = create_model(config, adapters=False).eval()
+    gflops = gflops_per_view(zero_shot, config.data.num_frames, config.data.input_size)
+    assert results["gflops_per_view"].iloc[0] == pytest.approx(gflops, rel=1e-3) and gflops > 0
+    protocol = pd.read_csv(tmp_path / "zs" / "protocol.csv")  # the printed table: the cost beside the accuracy
+    assert protocol[["views", "gflops_per_view", "trainable"]].values.tolist() == [["1x1", results["gflops_per_view"].iloc[0], 0]]
 
 
 def test_unreadable_test_videos_are_listed_and_counted(tmp_path, colour_dataset, tiny_backbone_name, checkpoint):

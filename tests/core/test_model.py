@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from msta_cli.core.config import AdapterConfig, Config
 from msta_cli.core.errors import InputError
-from msta_cli.core.model import MstaModel, create_model, parameter_summary
+from msta_cli.core import adapter
+from msta_cli.core.model import MstaModel, create_model, gflops_per_view, parameter_summary
 
 CLASSES = ["running", "jumping", "waving"]
 
@@ -127,6 +128,26 @@ def test_exact_trainable_counts_on_vit_b16(bottleneck, blocks, trainable):
     assert summary["total"] == backbone + trainable
     assert sum(summary["per_part"].values()) == trainable
     assert summary["per_part"]["temporal_up"] == (3 * 768 + 768) * len(range(blocks[0], blocks[1] + 1))
+
+
+def test_gflops_per_view_of_vit_b16_is_the_multiply_adds_of_its_layers():
+    config = Config()
+    config.model.pretrained = "none"
+    tokens, width = 197, 768
+    per_layer = tokens * width * (3 * width + width + 2 * 4 * width) + 2 * tokens * tokens * width  # linears + attention
+    per_frame = 12 * per_layer + 196 * (3 * 16 * 16) * width + width * 512  # + patch embedding + projection
+    model = create_model(config, adapters=False).eval()
+    assert gflops_per_view(model, 1, 224) == pytest.approx(per_frame / 1e9, rel=1e-5)  # 17.56, as RESULTS.md says
+    assert torch.backends.mha.get_fastpath_enabled()  # the inference fast path is back on after counting
+
+
+def test_gflops_per_view_counts_the_grouped_temporal_convolution_not_its_dense_cpu_form(tiny_config):
+    frames, tokens, width, r, blocks = 4, 17, 64, 16, 2  # tiny backbone: 32 px in 8 px patches + CLS
+    per_token = width * r + r * r + r * width + 3 * width  # down, shared, spatial up, grouped temporal (k=3)
+    with_adapters = gflops_per_view(create_model(tiny_config).eval(), frames, 32)
+    without = gflops_per_view(create_model(tiny_config, adapters=False).eval(), frames, 32)
+    assert (with_adapters - without) * 1e9 == pytest.approx(frames * tokens * blocks * per_token, rel=1e-6)
+    assert adapter._dense_on_cpu  # training and inference on the CPU keep the faster dense form
 
 
 def test_without_adapters_the_model_is_zero_shot_clip(tiny_config):

@@ -23,7 +23,7 @@ from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import evaluate_set, set_paths, set_views
 from msta_cli.core.evaluation.metrics import SetScores
 from msta_cli.core.evaluation.tables import OPTIMISTIC, protocol_table
-from msta_cli.core.model import MstaModel, create_model, parameter_summary
+from msta_cli.core.model import MstaModel, create_model, gflops_per_view, parameter_summary
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.run_directory import write_table
 
@@ -38,6 +38,8 @@ def evaluate_model(
     """Evaluate on every test set, write per-set files, and return one result row per set.
     `model_selection` (how the adapters were chosen) defaults to the config's."""
     parameters = parameter_summary(model)
+    model.eval()
+    gflops = float(f"{gflops_per_view(model, config.data.num_frames, config.data.input_size):.4g}")
     model_selection = model_selection or config.eval.model_selection
     selection = OPTIMISTIC if model_selection == "best-on-test" and method != ZERO_SHOT else model_selection
     rows = []
@@ -49,7 +51,7 @@ def evaluate_model(
             write_set_files(directory, scores)
         rows.append({
             "method": method, "run": label, **scores.summary(), "views": f"{views.clips}x{views.crops}",
-            "trainable": parameters["trainable"], "total": parameters["total"],
+            "gflops_per_view": gflops, "trainable": parameters["trainable"], "total": parameters["total"],
             "selection": selection if method != ZERO_SHOT else "-",
         })
     return rows

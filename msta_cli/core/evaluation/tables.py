@@ -1,7 +1,7 @@
 """Protocol tables (DATASETS.md "Protocols") from per-run result rows.
 
 Rows carry: method, run (seed/K label or ""), split, top1, top5, mean_class, videos, scored,
-failed, trainable, total, selection.
+failed, views, gflops_per_view, trainable, total, selection.
 """
 
 from __future__ import annotations
@@ -80,7 +80,12 @@ def zero_shot_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def supervised_table(results: pd.DataFrame) -> pd.DataFrame:
-    columns = ["method", "run", "split", "top1", "top5", "mean_class", "videos", "failed", "selection"]
+    """One row per set, with the cost DATASETS.md asks fully supervised results to report beside
+    top-1/top-5: views, GFLOPs per view and trainable parameters."""
+    columns = [
+        "method", "run", "split", "top1", "top5", "mean_class", "videos", "failed",
+        "views", "gflops_per_view", "trainable", "selection",
+    ]
     return results[[c for c in columns if c in results.columns]].reset_index(drop=True)
 
 
