@@ -160,8 +160,14 @@ class EvalConfig:
     sets: list[EvalSet] = field(default_factory=lambda: [EvalSet()])
     # best-on-test picks the epoch on the test set itself: the optimistic protocol of the peers.
     model_selection: Literal["last", "best-on-val", "best-on-test"] = "last"
-    # Share of the training videos held out for best-on-val (per class, seeded).
+    # Share of the training videos held out for best-on-val (per class, seeded); with val_split,
+    # the share of that list's other videos of each training class.
     val_fraction: float = 0.1
+    # best-on-val's source: null holds videos out of the training list; a split (relative to
+    # data.root, e.g. train_1.csv) validates on its videos outside the training list, as few-shot
+    # and base-to-novel runs must (their K shots stay K). val_labels: the label list it indexes.
+    val_split: str | None = None
+    val_labels: str = "labels.csv"
     # Evaluate every N epochs for model selection (best-*); the final evaluation always runs.
     every_epochs: int = 1
     # Videos per forward pass, per process (under torchrun each process evaluates its share).

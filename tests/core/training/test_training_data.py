@@ -1,8 +1,11 @@
-"""The training lists: a seeded per-class hold-out for best-on-val."""
+"""The training lists, and best-on-val's videos: held out of them, or drawn from another list."""
 
 import pandas as pd
+import pytest
 
-from msta_cli.core.training.training_data import hold_out
+from msta_cli.core.config import Config
+from msta_cli.core.errors import InputError
+from msta_cli.core.training.training_data import draw_validation, hold_out, load_training_data
 
 
 def test_hold_out_is_per_class_seeded_and_disjoint():
@@ -20,3 +23,45 @@ def test_a_repeated_training_video_is_held_out_whole_and_once():
     assert validation["path"].is_unique and len(validation) == 4
     assert not set(train["path"]) & set(validation["path"])
     assert len(train) + sum((split["path"] == path).sum() for path in validation["path"]) == 16
+
+
+def _labels(path, names):
+    path.write_text("id,name\n" + "".join(f"{i},{name}\n" for i, name in enumerate(names)))
+    return path
+
+
+def test_validation_from_another_list_keeps_every_shot_and_only_training_classes(tmp_path):
+    # the full list indexes 3 classes; the run trains on 2 of them, whose ids differ from the full list's
+    full_names = ["brush hair", "cartwheel", "catch"]
+    pool = pd.DataFrame({"path": [f"{name}/{i}.avi" for name in full_names for i in range(10)],
+                         "label": [label for label in range(3) for _ in range(10)]})
+    pool.to_csv(tmp_path / "train_1.csv", index=False)
+    _labels(tmp_path / "labels.csv", full_names)
+    class_names = ["catch", "brush hair"]
+    train = pd.DataFrame({"path": ["catch/0.avi", "catch/1.avi", "brush hair/0.avi", "brush hair/1.avi"], "label": [0, 0, 1, 1]})
+    validation = draw_validation(train, class_names, tmp_path / "train_1.csv", tmp_path / "labels.csv", 0.25, seed=1)
+    assert sorted(validation["label"].tolist()) == [0, 0, 1, 1]  # round(0.25 * 8 other videos) per class
+    assert all(path.startswith(class_names[label]) for path, label in zip(validation["path"], validation["label"]))
+    assert not set(validation["path"]) & set(train["path"])
+    assert validation.equals(draw_validation(train, class_names, tmp_path / "train_1.csv", tmp_path / "labels.csv", 0.25, seed=1))
+
+
+def test_a_list_without_other_videos_of_a_training_class_is_an_input_error(tmp_path):
+    pd.DataFrame({"path": ["a/0.avi", "b/0.avi"], "label": [0, 1]}).to_csv(tmp_path / "train_1.csv", index=False)
+    _labels(tmp_path / "labels.csv", ["a", "b"])
+    train = pd.DataFrame({"path": ["a/0.avi"], "label": [0]})
+    with pytest.raises(InputError, match=r"no video outside the training list for 1 of the 2 training classes \(a; "):
+        draw_validation(train, ["a", "b"], tmp_path / "train_1.csv", tmp_path / "labels.csv", 0.1, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["fewshot", "base2novel"])
+def test_best_on_val_of_a_k_shot_protocol_needs_a_list_to_validate_on(tmp_path, colour_dataset, kind):
+    config = Config()
+    config.data.root, config.data.train_split, config.data.train_labels = str(colour_dataset), "train.csv", "labels.csv"
+    config.eval.model_selection, config.protocol.kind = "best-on-val", kind
+    with pytest.raises(InputError, match="trains on exactly K videos per class.*set eval.val_split"):
+        load_training_data(config)
+    config.eval.val_split = "test.csv"  # any list of the same classes
+    data = load_training_data(config)
+    assert len(data.train) == len(pd.read_csv(colour_dataset / "train.csv"))  # every shot still trains
+    assert not set(data.validation["path"]) & set(data.train["path"]) and len(data.validation) == 3
