@@ -14,6 +14,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -224,19 +225,46 @@ def load_backbone(config: ModelConfig, device: str | torch.device = "cpu") -> Ba
     try:
         with _open_clip_error_logs_dropped():
             clip = open_clip.create_model(source, pretrained=pretrained, device=device, cache_dir=config.cache_dir)
-    except (FileNotFoundError, ValueError) as error:
-        raise InputError(f"model.backbone '{name}': {error}") from None
-    except RuntimeError as error:
-        raise MstaError(
-            f"could not load weights '{config.pretrained}' for '{name}': {str(error).rstrip('.')}. Without network access, "
-            "point model.pretrained at a local checkpoint file."
-        ) from None
+    except Exception as error:
+        if pretrained is not None and os.path.isfile(pretrained):
+            # safetensors, pickle and state-dict errors alike: the user gave a file that is not these weights
+            raise InputError(f"model.pretrained '{pretrained}': not a checkpoint of '{name}': {_why_not_weights(error)}") from None
+        if isinstance(error, (FileNotFoundError, ValueError)):
+            raise InputError(f"model.backbone '{name}': {error}") from None
+        if isinstance(error, RuntimeError):
+            raise MstaError(
+                f"could not load weights '{config.pretrained}' for '{name}': {str(error).rstrip('.')}. Without network "
+                "access, point model.pretrained at a local checkpoint file."
+            ) from None
+        raise
     clip.requires_grad_(False)
     clip.eval()
     # A folder written by `msta pretrain-tiny` carries its compact vocabulary beside the weights.
     vocabulary = Path(source.removeprefix("local-dir:")) / VOCABULARY_FILE if source.startswith("local-dir:") else None
     tokenizer = CompactTokenizer.load(vocabulary) if vocabulary and vocabulary.is_file() else open_clip.get_tokenizer(name)
     return OpenClipFramewise(clip, tokenizer, name=name, pretrained=config.pretrained)
+
+
+_QUOTED = re.compile(r'"[^"]+"')  # a key in torch's load_state_dict message
+
+
+def _why_not_weights(error: Exception) -> str:
+    """Why a local file did not load, short: torch lists every missing key of a state dict (13,888
+    characters for msta-tiny), and its weights_only message suggests turning off the safe load."""
+    text = str(error)
+    if "in loading state_dict" in text:
+        missing = text.partition("Missing key(s)")[2].partition("Unexpected key(s)")[0]
+        unexpected = text.partition("Unexpected key(s)")[2].partition("size mismatch")[0]
+        return (
+            f"its tensors are another model's ({len(_QUOTED.findall(missing))} of this model's missing, "
+            f"{len(_QUOTED.findall(unexpected))} unknown, {text.count('size mismatch for')} of another shape)"
+        )
+    if type(error).__name__ == "SafetensorError":
+        return f"not a readable safetensors file ({text.strip().splitlines()[0] if text.strip() else 'unreadable'})"
+    if "Weights only load failed" in text:  # torch's advice here would be to load unsafely
+        return "not a readable PyTorch or safetensors checkpoint (not weights alone: msta loads nothing else)"
+    first = text.strip().splitlines()[0][:120] if text.strip() else ""
+    return f"not a readable PyTorch or safetensors checkpoint ({type(error).__name__}{': ' + first if first else ''})"
 
 
 def _resolve_pretrained(name: str, pretrained: str) -> str | None:

@@ -38,6 +38,25 @@ def test_local_checkpoint_file_is_loaded(tmp_path):
         assert torch.equal(backbone.clip.state_dict()[name], tensor), name
 
 
+@pytest.mark.parametrize(
+    ("file_name", "content"),
+    [("random.safetensors", b"\x93" * 64), ("empty.safetensors", b""), ("random.pt", b"\x80\x04junk" * 8),
+     ("notes.txt", b"not weights\n"), ("other.pt", None)],
+)
+def test_a_local_file_that_is_not_these_weights_is_an_input_error_naming_it(tmp_path, file_name, content):
+    config_path = tmp_path / "msta-test-tiny.json"
+    config_path.write_text(__import__("json").dumps(tiny_model_config()))
+    open_clip.add_model_config(config_path)
+    path = tmp_path / file_name
+    if content is None:  # a real state dict, of another model
+        torch.save({"layer.weight": torch.zeros(3, 3)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=rf"^model.pretrained '{path}': not a checkpoint of 'msta-test-tiny': .+") as caught:
+        load_backbone(ModelConfig(backbone="msta-test-tiny", pretrained=str(path)))
+    assert len(str(caught.value)) < 500 and "weights_only" not in str(caught.value)
+
+
 def test_local_dir_weights_are_loaded_and_without_them_weights_are_random(tmp_path):
     with_weights = write_tiny_clip(tmp_path / "with-weights")
     without = write_tiny_clip(tmp_path / "config-only", weights=False)
