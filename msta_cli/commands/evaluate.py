@@ -11,12 +11,13 @@ from rich.console import Console
 
 from msta_cli.commands.errors import exits_on_errors, stderr
 from msta_cli.commands.progress import TrainingReporter
-from msta_cli.commands.tables import rich_table
+from msta_cli.commands.tables import print_whole, rich_table
 from msta_cli.core.checkpoint import CONFIG_FILE
 from msta_cli.core.config import Config, load_config
 from msta_cli.core.errors import InputError
 from msta_cli.core.config_checks import views_error
 from msta_cli.core.evaluation.evaluator import check_eval_sets
+from msta_cli.core.output_paths import check_output
 from msta_cli.core.evaluation.runner import (
     check_data_roots,
     checkpoint_overrides,
@@ -74,10 +75,11 @@ def evaluate(
     try:
         default = default_output(target, time.strftime("%Y%m%d-%H%M%S"))
         output = Path(broadcast_object(str(output or default), world))
+        check_output(output, "--output", folder=True)  # before minutes of scoring, not after
         reporter = TrainingReporter() if world.is_main else (lambda event: None)
         results, table = evaluate_checkpoints(config, checkpoints, output, world, device, reporter)
         if world.is_main:
-            console.print(rich_table(table, f"{config.protocol.kind} evaluation ({output})"))
+            print_whole(console, rich_table(table, f"{config.protocol.kind} evaluation ({output})"))
             require_scored(results, config, output)
     finally:
         shutdown(world)
@@ -86,6 +88,12 @@ def evaluate(
 def _resolve(target: Path | None, recipe: Path | None, settings: list[str]) -> tuple[Config, list[tuple[str, Path]]]:
     if target is not None and not target.exists():
         raise InputError(f"{target}: not found")
+    if target is not None and not target.is_dir():
+        raise InputError(
+            f"{target}: a file; msta evaluate takes a run directory or an adapter checkpoint folder (a run's "
+            "checkpoints/last, or an `msta export --format adapter` folder). Merged, ONNX and TorchScript exports "
+            "are for msta predict; evaluate the run they were exported from"
+        )
     if target is not None and (target / CONFIG).is_file():
         return load_config(recipe or target / CONFIG, settings), run_checkpoints(target)
     if recipe is None and target is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from rich.console import Console
 from rich.table import Table
 
 
@@ -13,3 +14,16 @@ def rich_table(frame: pd.DataFrame, title: str) -> Table:
     for row in frame.itertuples(index=False):
         table.add_row(*("-" if pd.isna(value) else f"{value:.2f}" if isinstance(value, float) else str(value) for value in row))
     return table
+
+
+def print_whole(console: Console, table: Table) -> None:
+    """Print a results table at its natural width: fitted to a narrow terminal, or to the 80
+    columns rich assumes when output is piped, it cuts numbers to "10.…", and logs keep that.
+    A table wider than the terminal wraps there instead."""
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    width = console.width  # print() never renders wider than the console: widen it for this table
+    console.width = max(natural, width)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width

@@ -17,7 +17,7 @@ from torch.distributed.run import parse_args, run
 
 from msta_cli.commands.errors import EXIT_BAD_INPUT, EXIT_FAILURE, exits_on_errors, stderr
 from msta_cli.commands.progress import TrainingReporter, input_line
-from msta_cli.commands.tables import rich_table
+from msta_cli.commands.tables import print_whole, rich_table
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
 from msta_cli.core.config_checks import check_input_size
 from msta_cli.core.errors import InputError, MstaError
@@ -71,7 +71,7 @@ def train(
         results, table = run_protocol(config, run_dir, runs, world, device, resume is not None, reporter)
         if world.is_main:
             reporter.close()
-            console.print(rich_table(table, f"{config.protocol.kind} results ({run_dir})"))
+            print_whole(console, rich_table(table, f"{config.protocol.kind} results ({run_dir})"))
             require_scored(results, config, run_dir)
     except MstaError as error:
         if world.is_main:

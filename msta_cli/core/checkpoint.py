@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 import msta_cli
@@ -186,11 +186,7 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
     """Load adapter weights into `model`; any difference in backbone or shapes is an error."""
     directory = Path(directory)
     config = _read_config(directory)
-    if config["adapter"].get("finetune") == "full":
-        raise InputError(
-            f"{directory}: a full fine-tuning run's checkpoint holds no backbone weights; "
-            "its results are the ones its training run evaluated"
-        )
+    _refuse_full_finetuning(directory, config)
     expected, found = dict(config["backbone"]), _backbone_identity(model)
     expected["name"] = absolute_backbone_name(expected["name"])  # older checkpoints kept a relative path
     local_dir = local_dir_folder(found["name"])
@@ -205,7 +201,7 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
     try:
         weights = load_file(directory / WEIGHTS_FILE)
     except (FileNotFoundError, SafetensorError) as error:
-        raise InputError(f"{directory / WEIGHTS_FILE}: cannot read adapter weights: {error}") from None
+        raise _unreadable_weights(directory, error) from None
     current = model.adapters.state_dict()
     mismatched = sorted(set(weights) ^ set(current))
     mismatched += [k for k in weights if k in current and weights[k].shape != current[k].shape]
@@ -215,6 +211,31 @@ def load_adapter(model: MstaModel, directory: str | Path) -> None:
             f"e.g. {', '.join(mismatched[:5])}); check adapter.bottleneck/blocks/temporal against {CONFIG_FILE}"
         )
     model.adapters.load_state_dict(weights, strict=True)
+
+
+def check_adapter_weights(directory: str | Path) -> None:
+    """Refuse a checkpoint whose weights cannot be loaded before anything is scored: opening the
+    file reads its header, which safetensors checks against the file's length (a truncated or
+    random file fails here), so an evaluation stops before its zero-shot row has run."""
+    directory = Path(directory)
+    _refuse_full_finetuning(directory, _read_config(directory))
+    try:
+        with safe_open(directory / WEIGHTS_FILE, framework="pt"):
+            pass
+    except (FileNotFoundError, SafetensorError) as error:
+        raise _unreadable_weights(directory, error) from None
+
+
+def _refuse_full_finetuning(directory: Path, config: dict) -> None:
+    if config["adapter"].get("finetune") == "full":
+        raise InputError(
+            f"{directory}: a full fine-tuning run's checkpoint holds no backbone weights; "
+            "its results are the ones its training run evaluated"
+        )
+
+
+def _unreadable_weights(directory: Path, error: Exception) -> InputError:
+    return InputError(f"{directory / WEIGHTS_FILE}: cannot read adapter weights: {error}")
 
 
 def _changed_weights(expected: dict, found: dict, local_dir: Path | None) -> str:

@@ -214,3 +214,36 @@ def test_a_moved_data_folder_suggests_setting_data_root(run_with_checkpoint, tmp
     result = runner.invoke(app, ["evaluate", str(run_with_checkpoint), "--set", f"data.root={moved}"])
     assert result.exit_code == 2, result.output
     assert f"data.root {moved}: folder not found" in result.stderr and "--set data.root=" in result.stderr
+
+
+def test_an_output_that_cannot_be_written_exits_2_before_anything_is_scored(tmp_path, seven_video_recipe, checkpoint):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(blocker / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"--output {blocker / 'out'}: {blocker} is a file, not a folder" in " ".join(result.stderr.split())
+    assert "evaluating" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_unreadable_adapter_weights_exit_2_before_the_zero_shot_row_is_scored(tmp_path, seven_video_recipe, checkpoint, damage):
+    weights = checkpoint / "adapter.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    else:
+        weights.unlink()
+    output = tmp_path / "out"
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(output)])
+    assert result.exit_code == 2, result.output
+    assert f"{weights}: cannot read adapter weights" in " ".join(result.stderr.split())
+    assert "evaluating" not in result.output and not output.exists()
+
+
+def test_an_export_file_is_refused_saying_what_evaluate_takes(tmp_path, seven_video_recipe):
+    export = tmp_path / "model.safetensors"
+    export.write_bytes(b"")
+    result = runner.invoke(app, ["evaluate", str(export)])  # no --recipe: the message must not ask for one
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "a file; msta evaluate takes a run directory or an adapter checkpoint folder" in message
+    assert "exports are for msta predict" in message and "--recipe" not in message

@@ -13,6 +13,7 @@ import torch
 from msta_cli.core.backbone import describe_backbone, open_clip_source
 from msta_cli.core.checkpoint import (
     CONFIG_FILE,
+    check_adapter_weights,
     checkpoint_selection,
     model_from_checkpoint,
     read_adapter_config,
@@ -133,12 +134,14 @@ def check_data_roots(config: Config) -> None:
 
 
 def checkpoint_overrides(config: Config, checkpoints: list[tuple[str, Path]]) -> list[str]:
-    """Refuse a checkpoint trained on another backbone than the recipe's model.backbone (the
-    zero-shot row would measure one backbone and the MSTA rows another), and return the recipe
+    """Refuse, before anything is scored, a checkpoint whose weights cannot be read or that was
+    trained on another backbone than the recipe's model.backbone (the zero-shot row would
+    measure one backbone and the MSTA rows another), and return the recipe
     keys whose values the checkpoints replace with their own (a model is rebuilt from its
     checkpoint's adapter settings and templates)."""
     keys: list[str] = []
     for _, checkpoint in checkpoints:
+        check_adapter_weights(checkpoint)
         model, adapter, templates = read_adapter_config(checkpoint)
         if not _same_backbone(model, config.model):
             raise InputError(
