@@ -94,6 +94,18 @@ def test_wrong_types_say_what_was_expected(tmp_path, text, expected):
         load_config(_recipe(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nmodel:\n  backbone: [msta-tiny\n", r"recipe.yaml:3:13: invalid YAML: not closed by the end of the file \(while parsing a flow sequence: expected ',' or '\]'"),
+        ("name: x\nmodel:\n  backbone: \"msta-tiny\n", r"recipe.yaml:3:13: invalid YAML: not closed by the end of the file \(while scanning a quoted scalar: found unexpected end of stream"),
+    ],
+)
+def test_an_unclosed_bracket_or_quote_is_reported_where_it_opens(tmp_path, text, expected):
+    with pytest.raises(InputError, match=expected):
+        load_config(_recipe(tmp_path, text))
+
+
 def test_data_video_backend_and_dense_stride(tmp_path):
     config = load_config(_recipe(tmp_path, "data:\n  sampling: dense\n  dense_stride: 4\n  video_backend: decord\n"))
     assert (config.data.dense_stride, config.data.video_backend) == (4, "decord")

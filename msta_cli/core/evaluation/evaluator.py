@@ -43,7 +43,7 @@ class Views:
         """`CLIPSxCROPS`, e.g. 10x3."""
         clips, sep, crops = text.lower().partition("x")
         if not (sep and clips.isdigit() and crops.isdigit() and int(clips) >= 1 and int(crops) in (1, 3)):
-            raise InputError(f"views '{text}': expected CLIPSxCROPS with crops 1 or 3, e.g. 10x3")
+            raise InputError(f"views '{text}': expected CLIPSxCROPS with clips at least 1 and crops 1 or 3, e.g. 10x3")
         return cls(int(clips), int(crops))
 
 

@@ -73,7 +73,7 @@ def test_a_video_root_that_is_not_a_folder_is_refused_saying_how_to_fix_it(tmp_p
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: [colours\n", r"dataset.yaml:2:1: invalid YAML"),
+        ("name: [colours\n", r"dataset.yaml:1:7: invalid YAML: not closed by the end of the file"),
         ("- colours\n", "dataset.yaml: expected a mapping of keys to values"),
         ("name: caf\xe9\n".encode("latin-1"), "dataset.yaml: not UTF-8 text"),
     ],
@@ -110,3 +110,9 @@ def test_auto_views_without_a_dataset_yaml_fall_back_to_10x3(tmp_path):
     config = Config()
     config.data.root = str(tmp_path)
     assert set_views(config, config.eval.sets[0]) == Views(10, 3)
+
+
+@pytest.mark.parametrize("text", ["0x1", "3x2", "x3", "3"])
+def test_views_that_do_not_parse_say_the_whole_rule(text):
+    with pytest.raises(InputError, match=rf"views '{text}': expected CLIPSxCROPS with clips at least 1 and crops 1 or 3"):
+        Views.parse(text)
