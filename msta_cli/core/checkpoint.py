@@ -293,7 +293,9 @@ def _check_config(path: Path, config: dict) -> None:
     """Refuse a damaged or foreign config before any of it is used (adapter keys: `adapter_config_from`)."""
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
-        raise InputError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}{_newer_msta()}")
+        raise InputError(
+            f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(CONFIG_KEYS)}{_newer_msta()}"
+        )
     missing = [key for key in ("backbone", "adapter", "templates") if key not in config]
     if missing:
         raise InputError(f"{path}: missing {', '.join(map(repr, missing))}; the file is damaged, save or export the checkpoint again")

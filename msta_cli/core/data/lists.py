@@ -16,7 +16,7 @@ from msta_cli.core.errors import InputError
 def read_labels(path: str | Path) -> list[str]:
     """Class names from `labels.csv` (`id,name`), where the row for class i has id i."""
     table = _read_csv(path, ("id", "name"))
-    names: list[str] = []
+    line_of: dict[str, int] = {}
     for row, (line, record) in enumerate(table.iterrows()):
         if record["id"].strip() != str(row):
             raise InputError(
@@ -26,10 +26,10 @@ def read_labels(path: str | Path) -> list[str]:
         name = record["name"].strip()
         if not name:
             raise InputError(f"{path}: line {line}: empty class name")
-        if name in names:
-            raise InputError(f"{path}: line {line}: class name {name!r} appears twice")
-        names.append(name)
-    return names
+        if name in line_of:
+            raise InputError(f"{path}: lines {line_of[name]} and {line}: class name {name!r} appears twice")
+        line_of[name] = line
+    return list(line_of)
 
 
 def read_split(path: str | Path, num_classes: int, each_video_once: bool = False) -> pd.DataFrame:

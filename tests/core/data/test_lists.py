@@ -32,7 +32,7 @@ def test_read_labels(tmp_path):
         ("id,name\n1,a\n", "line 2: id '1', expected 0"),
         ("id,name\n0,a\nx,b\n", "line 3: id 'x'"),
         ("id,name\n0,a\n1,\n", "line 3: empty class name"),
-        ("id,name\n0,a\n1,a\n", "line 3: class name 'a' appears twice"),
+        ("id,name\n0,a\n1,a\n", "lines 2 and 3: class name 'a' appears twice"),
         ("id,label\n0,a\n", "missing column(s) name"),
         ("id,name\n", "no rows"),
         ("", "not a readable CSV"),
