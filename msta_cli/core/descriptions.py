@@ -125,7 +125,8 @@ def _read_json_object(path: str | Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: description file not found") from None
+        where = "" if Path(path).is_absolute() else " (a relative path is read from the current folder, not from data.root)"
+        raise InputError(f"{path}: description file not found{where}") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder; give the description file inside it") from None
     except UnicodeDecodeError as error:

@@ -106,3 +106,12 @@ def test_msta_file_and_authors_pair_together_is_an_error_not_a_silent_choice(tmp
     pair = _write(tmp_path / "s.json", {"0": ["x"]})
     with pytest.raises(InputError, match="both `file` and the authors' `spatial`/`temporal` pair are set; keep one"):
         load_descriptions(DescriptionsConfig(file=msta_file, spatial=pair, temporal=pair))
+
+
+def test_a_missing_relative_file_says_where_relative_paths_are_read_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"^data/synthetic/descriptions.json: description file not found \(a relative path "
+                       r"is read from the current folder, not from data.root\)"):
+        read_msta_descriptions("data/synthetic/descriptions.json")
+    with pytest.raises(InputError, match=r"descriptions.json: description file not found$"):
+        read_msta_descriptions(tmp_path / "descriptions.json")
