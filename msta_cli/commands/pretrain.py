@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 
 from msta_cli.commands.errors import exits_on_errors
-from msta_cli.core.errors import InputError
 from msta_cli.core.synthetic.pretraining import PretrainOptions, pretrain
 
 console = Console()
@@ -32,18 +30,14 @@ def pretrain_tiny(
     orientation_loss: float = typer.Option(
         PretrainOptions.orientation_loss, help="Weight of an auxiliary loss regressing each still's angle (0: none)."
     ),
-    device: str = typer.Option(PretrainOptions.device, help="cpu or cuda; a GPU takes minutes instead of half an hour."),
+    device: str = typer.Option(
+        PretrainOptions.device, help="cpu or cuda; the default run takes 17 minutes on one CPU thread, minutes on a GPU."
+    ),
 ) -> None:
-    """Contrastively pre-train msta-tiny on captioned stills of the synthetic world (stage 1)."""
-    if steps < 1 or batch_size < 2:
-        raise InputError("--steps must be at least 1 and --batch-size at least 2")
-    if not (0 <= position_share and 0 <= shape_share and position_share + shape_share <= 1):
-        raise InputError("--position-share and --shape-share must be at least 0 and add up to at most 1")
-    for flag, weight in (("--position-loss", position_loss), ("--orientation-loss", orientation_loss)):
-        if weight < 0:
-            raise InputError(f"{flag} must be at least 0; got {weight}")
-    if device not in ("cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
-        raise InputError(f"--device must be cpu or cuda (with a visible GPU); got {device!r}")
+    """Contrastively pre-train msta-tiny on captioned stills of the synthetic world (stage 1).
+
+    Options and OUT are checked before training; a run whose loss or weights stop being finite fails and writes nothing.
+    """
     options = PretrainOptions(steps=steps, seed=seed, batch_size=batch_size, lr=lr, threads=threads,
                               position_share=position_share, shape_share=shape_share, position_loss=position_loss,
                               orientation_loss=orientation_loss, device=device)

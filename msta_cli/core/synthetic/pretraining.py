@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.files import write_bytes_atomic, write_text_atomic
+from msta_cli.core.output_paths import check_output
 from msta_cli.core.synthetic import stills
 from msta_cli.core.synthetic.renderer import ROTATIONAL_SYMMETRY
 from msta_cli.core.synthetic.vocabulary import (
@@ -39,6 +42,7 @@ STD = (0.2, 0.2, 0.2)
 CONTEXT_LENGTH = 24
 MAX_LOGIT_SCALE = math.log(100.0)
 EVAL_SEED_OFFSET = 10_000
+MAX_SEED = 2**64 - 1  # torch.manual_seed's limit; numpy's generators take any non-negative seed
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,43 @@ class PretrainOptions:
     eval_images: int = 1000
     # One thread was faster than two on the 2 cores shared with other jobs where msta-tiny was made.
     threads: int = 1
-    # "cuda" makes it minutes instead of half an hour; weights then differ from a CPU run's
+    # "cuda" makes it minutes instead of 17 on one CPU thread; weights then differ from a CPU run's
     # in the last bits (float order), not in what they learn.
     device: str = "cpu"
+
+
+def check_options(options: PretrainOptions) -> None:
+    """Refuse, before any work, the values that would crash a run midway or train a NaN model;
+    names each option as `msta pretrain-tiny` spells it. The fields it does not expose are the
+    shipped recipe's constants and are not checked."""
+    _require("--steps", options.steps, 1)
+    _require("--batch-size", options.batch_size, 2)  # a contrastive batch needs a negative
+    _require("--seed", options.seed, 0, MAX_SEED)
+    _require("--threads", options.threads, 1, os.cpu_count() or 1, limit=" (this machine's CPUs)")
+    # AdamW moves every weight by about the learning rate each step: above 1 a run only diverges,
+    # and past float32's range torch fails mid-step.
+    _require("--lr", options.lr, 0, 1, above=True)
+    _require("--position-share", options.position_share, 0, 1)
+    _require("--shape-share", options.shape_share, 0, 1)
+    if options.position_share + options.shape_share > 1:
+        raise InputError(f"--position-share and --shape-share must add up to at most 1; "
+                         f"got {options.position_share} + {options.shape_share}")
+    _require("--position-loss", options.position_loss, 0)
+    _require("--orientation-loss", options.orientation_loss, 0)
+    if options.device not in ("cpu", "cuda") or (options.device == "cuda" and not torch.cuda.is_available()):
+        raise InputError(f"--device must be cpu or cuda (with a visible GPU); got {options.device!r}")
+
+
+def _require(flag: str, value: float, low: float, high: float = math.inf, *, above: bool = False, limit: str = "") -> None:
+    """Refuse `value` outside [low, high] ((low, high] when `above`) or infinite; NaN fails every comparison."""
+    if (low < value if above else low <= value) and value <= high and value < math.inf:
+        return
+    allowed = f"greater than {low}" if above else f"at least {low}"
+    if high < math.inf:
+        allowed += f" and at most {high}{limit}"
+    elif isinstance(value, float):
+        allowed += " and finite"
+    raise InputError(f"{flag} must be {allowed}; got {value}")
 
 
 def model_config(vocab_size: int) -> dict:
@@ -149,10 +187,15 @@ def _optimizer(model: torch.nn.Module, options: PretrainOptions, heads: torch.nn
 
 
 def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None] = lambda row: None) -> dict:
-    """Train msta-tiny into `out` (an open_clip local-dir folder plus vocab, log and summary); returns the summary."""
+    """Train msta-tiny into `out` (an open_clip local-dir folder plus vocab, log and summary); returns the summary.
+
+    Options and `out` are checked first, so a mistake costs nothing; `out` is created only once
+    the weights are trained and finite, so a failed run leaves no empty folder behind.
+    """
+    check_options(options)
+    check_output(out, "OUT", folder=True)
     torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
-    out.mkdir(parents=True, exist_ok=True)
     tokenizer = CompactTokenizer.build(vocabulary_text(), CONTEXT_LENGTH)
     config = model_config(len(tokenizer))
     device = torch.device(options.device)
@@ -183,12 +226,16 @@ def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None]
             loss = loss + options.position_loss * F.cross_entropy(heads["position"](image_features), cells)
         if "orientation" in heads:
             loss = loss + options.orientation_loss * orientation_loss(heads["orientation"](image_features), captions, angles)
+        if not torch.isfinite(loss):
+            raise _diverged(step + 1, f"the loss is {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         last = step + 1 == options.steps
+        if last and not all(parameter.isfinite().all() for parameter in model.parameters()):
+            raise _diverged(step + 1, "its update left weights that are not finite")
         if last or (step + 1) % options.eval_every == 0 or step % 25 == 0:
             row = {"step": step + 1, "seconds": round(time.monotonic() - started, 1), "loss": round(loss.item(), 4),
                    "lr": learning_rate(step, options), "logit_scale": round(model.logit_scale.exp().item(), 2)}
@@ -203,11 +250,17 @@ def pretrain(out: Path, options: PretrainOptions, on_log: Callable[[dict], None]
     return summary
 
 
+def _diverged(step: int, what: str) -> MstaError:
+    """Training stops at the first non-finite loss or weight: every later step and the model written would be NaN."""
+    return MstaError(f"training diverged at step {step}: {what}; nothing was written (a lower --lr or loss weight may help)")
+
+
 def _device_name(device: torch.device, threads: int) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU, {threads} threads"
 
 
 def _write(out: Path, model: torch.nn.Module, config: dict, tokenizer: CompactTokenizer, rows: list[dict], summary: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     preprocess = {"size": stills.IMAGE_SIZE, "mean": list(MEAN), "std": list(STD), "interpolation": "bilinear"}
     write_text_atomic(out / CONFIG_FILE, json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}, indent=2))
     write_text_atomic(out / VOCABULARY_FILE, tokenizer.to_json())

@@ -2,8 +2,10 @@ import math
 from dataclasses import replace
 
 import open_clip
+import pytest
 import torch
 
+from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.synthetic.pretraining import PretrainOptions, learning_rate, orientation_loss, pretrain
 from msta_cli.core.synthetic.vocabulary import Caption
 
@@ -60,3 +62,46 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert learning_rate(0, options) == 0.1 and learning_rate(9, options) == 1.0
     assert learning_rate(99, options) < 1e-3
     assert torch.tensor([learning_rate(s, options) for s in range(10, 100)]).diff().le(0).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lr": math.nan}, "--lr must be greater than 0 and at most 1; got nan"),
+        ({"position_loss": math.nan}, "--position-loss must be at least 0 and finite; got nan"),
+        ({"threads": 0}, "--threads must be at least 1"),
+        ({"seed": -1}, "--seed must be at least 0"),
+    ],
+)
+def test_options_are_checked_before_anything_is_created(tmp_path, change, message):
+    with pytest.raises(InputError, match=message):
+        pretrain(tmp_path / "out", replace(OPTIONS, **change))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_under_a_file_is_refused_before_training(tmp_path):
+    (tmp_path / "afile").write_text("")
+    rows = []
+    with pytest.raises(InputError, match="OUT .*afile/out: .*afile is a file, not a folder"):
+        pretrain(tmp_path / "afile" / "out", OPTIONS, on_log=rows.append)
+    assert rows == []
+
+
+def test_a_non_finite_loss_stops_training_at_its_step_and_writes_nothing(tmp_path):
+    rows = []
+    with pytest.raises(MstaError, match="training diverged at step 1: the loss is inf; nothing was written"):
+        pretrain(tmp_path / "out", replace(OPTIONS, position_loss=1e39), on_log=rows.append)
+    assert rows == [] and not (tmp_path / "out").exists()
+
+
+def test_non_finite_weights_after_the_last_update_are_not_written(tmp_path, monkeypatch):
+    step = torch.optim.AdamW.step
+
+    def poisoned_step(optimizer, *args, **kwargs):
+        step(optimizer, *args, **kwargs)
+        optimizer.param_groups[0]["params"][0].data.fill_(math.nan)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoned_step)
+    with pytest.raises(MstaError, match="training diverged at step 1: its update left weights that are not finite"):
+        pretrain(tmp_path / "out", replace(OPTIONS, steps=1))
+    assert not (tmp_path / "out").exists()
