@@ -33,6 +33,7 @@ from msta_cli.core.inference.views import Views
 from msta_cli.core.output_paths import check_output, os_error_message
 
 Result = TypeVar("Result")
+WINDOW, STRIDE, TIMELINE_DIR = "2s", "1s", "timeline"
 
 
 @exits_on_errors
@@ -52,9 +53,11 @@ def predict(
     output_format: str = typer.Option("table", "--format", help="table, csv or json."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write the csv/json here instead of stdout (format from the suffix if --format is not given; missing folders are created)."),
     timeline: bool = typer.Option(False, "--timeline", help="Score sliding windows: per-window CSV and a PNG per video, segments on stdout."),
-    window: str = typer.Option("2s", "--window", help="Timeline window length (2s, 1.5, 500ms)."),
-    stride: str = typer.Option("1s", "--stride", help="Timeline step between windows."),
-    timeline_dir: Path = typer.Option(Path("timeline"), "--timeline-dir", help="Folder for the timeline CSVs and plots (created if missing)."),
+    window: Optional[str] = typer.Option(None, "--window", help=f"Timeline window length (2s, 1.5, 500ms; default {WINDOW}); needs --timeline."),
+    stride: Optional[str] = typer.Option(None, "--stride", help=f"Timeline step between windows (default {STRIDE}); needs --timeline."),
+    timeline_dir: Optional[Path] = typer.Option(
+        None, "--timeline-dir", help=f"Folder for the timeline CSVs and plots (default {TIMELINE_DIR}/, created if missing); needs --timeline."
+    ),
     views: str = typer.Option("1x1", "--views", help="Test views CLIPSxCROPS, e.g. 4x3; probabilities are averaged over views."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the run's, an export's, else 8)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Videos (or timeline windows) per forward pass."),
@@ -63,18 +66,22 @@ def predict(
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (PyTorch models)."),
 ) -> None:
     """Classify videos with a trained, exported or zero-shot model."""
+    _check_timeline_options(timeline, {"--window": window, "--stride": stride, "--timeline-dir": timeline_dir})
+    timeline_dir = timeline_dir or Path(TIMELINE_DIR)
     if output is not None:  # first: a folder given as --output is named as such, not as a format question
         check_output(output, "--output")
     output_format = _output_format(output_format, output)
     test_views = Views.parse(views)
     seconds = None
     if timeline:
-        seconds = (parse_duration(window, "--window"), parse_duration(stride, "--stride"))
+        seconds = (parse_duration(window or WINDOW, "--window"), parse_duration(stride or STRIDE, "--stride"))
         plotting()
         check_output(timeline_dir, "--timeline-dir", folder=True)
     label_set = load_labels(labels) if labels is not None else None
-    paths, failures = expand_inputs(inputs)
-    attempted = len(paths) + len(failures)
+    expanded = expand_inputs(inputs)
+    paths = [item for item in expanded if isinstance(item, Path)]
+    failures = [item for item in expanded if isinstance(item, VideoFailure)]
+    attempted = len(expanded)
     if not paths:
         if output_format != "table":  # a script reading the JSON or CSV still gets one, with the failures
             empty = _timelines_output([], {}, failures, output_format) if seconds else _predictions_output([], failures, output_format)
@@ -94,12 +101,12 @@ def predict(
             workers = min(4, os.cpu_count() or 1) if len(paths) > 1 else 0
         results = _with_progress(predict_videos(predictor, paths, test_views, top_k, batch_size, workers), len(paths))
         good = [result for result in results if isinstance(result, Prediction)]
-        failures += _failed(results)
+        failures = _in_argument_order(failures + _failed(results), expanded)
         rendered = _predictions_output(good, failures, output_format)
     else:
         results = _with_progress(timelines(predictor, paths, *seconds, test_views, batch_size), len(paths))
         good = [result for result in results if isinstance(result, Timeline)]
-        failures += _failed(results)
+        failures = _in_argument_order(failures + _failed(results), expanded)
         rendered = _timelines_output(good, _write_timelines(good, timeline_dir, top_k), failures, output_format)
     _emit(rendered, output)
     _report_failures(failures, attempted)
@@ -107,6 +114,13 @@ def predict(
         raise InputError("no input could be read as a video (see above)")
     if failures:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _check_timeline_options(timeline: bool, options: dict[str, object]) -> None:
+    """Window options without --timeline would be ignored; refuse them so the user knows."""
+    given = [flag for flag, value in options.items() if value is not None]
+    if given and not timeline:
+        raise InputError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --timeline (add it to score sliding windows)")
 
 
 def _output_format(output_format: str, output: Path | None) -> str:
@@ -134,6 +148,12 @@ def _with_progress(results: Iterable[Result], total: int) -> list[Result]:
 
 def _failed(results: list) -> list[VideoFailure]:
     return [result for result in results if isinstance(result, VideoFailure)]
+
+
+def _in_argument_order(failures: list[VideoFailure], expanded: list[Path | VideoFailure]) -> list[VideoFailure]:
+    """Arguments that name nothing and videos that fail to decode, in the order they were given."""
+    position = {str(item) if isinstance(item, Path) else item.path: index for index, item in enumerate(expanded)}
+    return sorted(failures, key=lambda failure: position.get(failure.path, len(position)))
 
 
 def _predictions_output(predictions: list[Prediction], failures: list[VideoFailure], output_format: str) -> str | list[Table]:

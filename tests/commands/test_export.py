@@ -160,10 +160,13 @@ def test_export_mistakes_are_exit_code_2(setup):
     cases = [
         (["--format", "onnx", "--out", str(setup / "x.onnx"), "--labels", str(setup / "missing.txt")], "no such file"),
         (["--format", "merged", "--out", str(setup / "x.bin")], "must end in .safetensors"),
+        (["--format", "merged", "--out", str(setup / "x.safetensors"), "--pretrained", "w.pt"],
+         f"--pretrained cannot be combined with {setup / 'run' / 'checkpoints' / 'last'}, whose backbone is local-dir:"),
     ]
     for options, message in cases:
         result = runner.invoke(app, ["export", str(setup / "run"), *options])
-        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert result.exit_code == 2 and message in " ".join(result.stderr.split()), result.output
+    assert not (setup / "x.safetensors").exists()
     result = runner.invoke(app, ["export", str(setup / "videos"), "--format", "adapter", "--out", str(setup / "y")])
     assert result.exit_code == 2 and "neither a training run" in result.stderr
 

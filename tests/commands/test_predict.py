@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
@@ -141,6 +142,45 @@ def test_zero_shot_and_option_mistakes(setup, tiny_backbone_name):
     ):
         result = runner.invoke(app, ["predict", video, "--labels", str(setup / "labels.txt"), *arguments])
         assert result.exit_code == 2 and message in " ".join(result.stderr.split()), result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--window", "3s"], "--window needs --timeline"),
+        (["--window", "2s", "--stride", "1s", "--timeline-dir", "out"], "--window, --stride, --timeline-dir need --timeline"),
+    ],
+)
+def test_window_options_without_timeline_exit_2_instead_of_being_ignored(setup, arguments, message):
+    result = _predict(setup, str(setup / "videos"), "--labels", str(setup / "labels.txt"), *arguments)
+    assert result.exit_code == 2, result.output
+    assert f"error: {message}" in result.stderr and "video(s)" not in result.stderr
+
+
+def test_pretrained_with_a_checkpoint_whose_backbone_brings_its_weights_exits_2(setup):
+    result = _predict(setup, str(setup / "videos"), "--labels", str(setup / "labels.txt"), "--pretrained", "w.pt")
+    assert result.exit_code == 2, result.output
+    stderr = " ".join(result.stderr.split())
+    assert f"--pretrained cannot be combined with {setup / 'ckpt'}, whose backbone is local-dir:" in stderr
+    assert "its weights come with it" in stderr
+
+
+def test_a_torch_save_file_as_model_is_named_as_such(setup, tmp_path):
+    torch.save({"a": torch.zeros(2)}, tmp_path / "weights.pt")
+    result = runner.invoke(app, ["predict", str(setup / "videos"), "--labels", str(setup / "labels.txt"), "--model", str(tmp_path / "weights.pt")])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'weights.pt'}: a PyTorch pickle (torch.save), not a TorchScript export" in " ".join(result.stderr.split())
+
+
+def test_failures_are_listed_in_argument_order(setup, tmp_path):
+    broken = truncate(write_video(tmp_path / "broken.mp4", num_frames=16), 0.3)
+    good, missing = setup / "videos" / "a.mp4", tmp_path / "missing.mp4"
+    output = tmp_path / "out.json"
+    result = _predict(setup, str(broken), str(good), str(missing), "--labels", str(setup / "labels.txt"), "--output", str(output))
+    assert result.exit_code == 1, result.output
+    reported = re.findall(r"failed: (\S+):", result.stderr)
+    assert reported == [str(broken), str(missing)]
+    assert [f["path"] for f in json.loads(output.read_text())["failures"]] == [str(broken), str(missing)]
 
 
 def test_timeline_finds_the_scene_change(setup, tmp_path, tiny_backbone_name):

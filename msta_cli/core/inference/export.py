@@ -35,7 +35,7 @@ from msta_cli.core.inference.exported import (
 )
 from msta_cli.core.inference.merged import load_merged, save_merged
 from msta_cli.core.inference.labels import LabelSet
-from msta_cli.core.inference.predictor import checkpoint_model, clip_sampling
+from msta_cli.core.inference.predictor import check_checkpoint_pretrained, checkpoint_model, clip_sampling
 from msta_cli.core.inference.runtime import require
 from msta_cli.core.inference.sources import Source, resolve_checkpoint, run_sampling
 from msta_cli.core.model import MstaModel
@@ -83,6 +83,7 @@ def export_checkpoint(
         raise InputError("--labels is for merged, onnx and torchscript exports; an adapter export holds adapter weights only")
     _check_out(format, Path(out))
     source = resolve_checkpoint(spec)
+    check_checkpoint_pretrained(source, pretrained)
     model = checkpoint_model(source, pretrained)
     classes = embed_classes(model, labels.names) if labels else None
     sampling = clip_sampling(run_sampling(source), num_frames)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,7 @@ from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.inference.classes import Classes
 from msta_cli.core.inference.runtime import require, resolve_device
+from msta_cli.core.inference.sources import MODEL_CHOICES
 from msta_cli.core.model import MstaModel
 
 FORMATS = {"onnx": "msta-onnx/1", "torchscript": "msta-torchscript/1"}
@@ -100,6 +102,11 @@ def _open_torchscript(path: Path, device: str) -> ExportedEncoder:
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, not for users
             module = torch.jit.load(str(path), map_location=target, _extra_files=extra)
     except RuntimeError as error:
+        if _is_torch_save(path):
+            raise InputError(
+                f"{path}: a PyTorch pickle (torch.save), not a TorchScript export made by msta export --format torchscript; "
+                f"--model takes {MODEL_CHOICES}"
+            ) from None
         raise InputError(f"{path}: not a TorchScript file torch can load: {str(error).splitlines()[0]}") from None
     metadata = _checked(path, "torchscript", extra[TORCHSCRIPT_METADATA] or None)
     names = metadata["outputs"]
@@ -117,6 +124,21 @@ def _open_torchscript(path: Path, device: str) -> ExportedEncoder:
         return {name: value.cpu() for name, value in zip(names, values)}
 
     return ExportedEncoder(path, metadata, run)
+
+
+def _is_torch_save(path: Path) -> bool:
+    """Whether `path` is what torch.save writes (a zip holding data.pkl but none of TorchScript's
+    constants.pkl, or the bare pickle of torch before 1.6): most people's "model .pt", which is
+    intact though torch.jit calls it likely corrupted."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = {name.partition("/")[2] for name in archive.namelist()}
+            return "data.pkl" in names and "constants.pkl" not in names
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\x80\x02"  # pickle protocol 2, torch.save's default before 1.6
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _checked(path: Path, kind: str, text: str | bytes | None) -> dict:

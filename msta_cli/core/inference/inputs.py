@@ -15,20 +15,24 @@ from msta_cli.core.data.dataset import VideoFailure
 from msta_cli.core.video_files import VIDEO_SUFFIXES, is_macos_artefact, is_video_file
 
 
-def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[VideoFailure]]:
-    """Videos in argument order without repeats (one path spelt several ways is predicted once,
-    under its first spelling; two names linked to one file stay two videos): a file as given (whatever its suffix), a
-    folder's video files recursively (sorted), a glob's matching video files and the video
-    files in its matching folders (sorted), as a folder's."""
-    videos: dict[Path, Path] = {}
-    failures: list[VideoFailure] = []
+def expand_inputs(specs: Sequence[str]) -> list[Path | VideoFailure]:
+    """Videos, and failures for arguments that name none, in argument order (so a report lists
+    them as given) without repeats (one path spelt several ways is predicted once, under its
+    first spelling; two names linked to one file stay two videos): a file as given (whatever
+    its suffix), a folder's video files recursively (sorted), a glob's matching video files and
+    the video files in its matching folders (sorted), as a folder's."""
+    expanded: list[Path | VideoFailure] = []
+    seen: set[Path] = set()
     for spec in specs:
         found, reason = _expand(spec)
         if reason:
-            failures.append(VideoFailure(spec, reason))
+            expanded.append(VideoFailure(spec, reason))
         for path in found:
-            videos.setdefault(Path(os.path.normpath(path.absolute())), path)
-    return list(videos.values()), failures
+            key = Path(os.path.normpath(path.absolute()))
+            if key not in seen:
+                seen.add(key)
+                expanded.append(path)
+    return expanded
 
 
 def _expand(spec: str) -> tuple[list[Path], str]:

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save
 
 import msta_cli
 from msta_cli.core.backbone import OpenClipFramewise, open_clip_source
-from msta_cli.core.checkpoint import adapter_config_from, recorded_sampling, sampling_record
+from msta_cli.core.checkpoint import SAMPLING_KEYS, adapter_config_from, recorded_sampling, sampling_record
 from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import write_bytes_atomic
@@ -38,6 +38,13 @@ METADATA_KEY = "msta"
 BACKBONE_PREFIX = "backbone."
 ADAPTER_PREFIX = "adapters."
 CLASSES_KEY = "class_embeddings"
+METADATA_KEYS = (
+    "format", "msta_version", "backbone", "model_cfg", "preprocess_cfg", "adapter", "templates", *SAMPLING_KEYS, "labels",
+    "vocabulary",
+)
+# What the frames are normalised with; without them open_clip would fall back to its defaults
+# (OpenAI's mean and std) and score every video wrongly, without a word.
+PREPROCESS_KEYS = ("size", "mean", "std")
 
 
 @dataclass
@@ -100,11 +107,18 @@ def read_merged_metadata(path: str | Path) -> dict:
 
 def _check_metadata(path: Path, metadata: dict) -> None:
     """Refuse damaged metadata with the file and key named, before anything is built from it."""
+    unknown = sorted(set(metadata) - set(METADATA_KEYS))
+    if unknown:
+        raise InputError(
+            f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(METADATA_KEYS)}; "
+            f"the file is damaged or was written by a newer msta (this is msta {msta_cli.__version__})"
+        )
     expected = {"model_cfg": dict, "preprocess_cfg": dict, "backbone": dict, "templates": list, "num_frames": int}
     names = {dict: "a mapping", list: "a list", int: "an integer"}
     for key, kind in expected.items():
         if type(metadata.get(key)) is not kind:
             raise InputError(f"{path}: metadata {key!r} is missing or not {names[kind]}; export the model again")
+    _check_preprocess_cfg(path, metadata["preprocess_cfg"])
     recorded_sampling(metadata, f"{path}: metadata")
     if not all(isinstance(metadata["backbone"].get(key), str) for key in ("name", "pretrained")):
         raise InputError(f"{path}: metadata 'backbone' needs string 'name' and 'pretrained'; export the model again")
@@ -113,6 +127,24 @@ def _check_metadata(path: Path, metadata: dict) -> None:
         raise InputError(f"{path}: metadata 'labels' must be a list of strings or null; got {labels!r}")
     if metadata.get("adapter") is not None:
         adapter_config_from(metadata["adapter"], path)
+
+
+def _check_preprocess_cfg(path: Path, config: dict) -> None:
+    """The size, mean and std the frames are normalised with must be there and be numbers."""
+    missing = [key for key in PREPROCESS_KEYS if key not in config]
+    if missing:
+        raise InputError(
+            f"{path}: metadata 'preprocess_cfg' lacks {', '.join(map(repr, missing))}, which the frames are "
+            "normalised with; export the model again"
+        )
+    size = config["size"]
+    sizes = size if isinstance(size, list) else [size]
+    if len(sizes) not in (1, 2) or not all(type(value) is int and value > 0 for value in sizes):
+        raise InputError(f"{path}: metadata 'preprocess_cfg' 'size' must be a positive integer or a pair of them; got {size!r}")
+    for key in ("mean", "std"):
+        values = config[key]
+        if not (isinstance(values, list) and len(values) == 3 and all(type(value) in (int, float) for value in values)):
+            raise InputError(f"{path}: metadata 'preprocess_cfg' {key!r} must be 3 numbers (one per channel); got {values!r}")
 
 
 def load_merged(path: str | Path, device: str | torch.device = "cpu") -> MergedModel:

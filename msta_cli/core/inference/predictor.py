@@ -139,9 +139,11 @@ def _check_torch_options(source: Source | None, labels: LabelSet | None, options
     """Refuse impossible combinations before a (possibly large) model is loaded."""
     if source is not None and options.backbone is not None:
         raise InputError("--backbone chooses the zero-shot model; it cannot be combined with --model")
-    backbone = open_clip_source(options.backbone or ModelConfig.backbone)
-    if source is None and options.pretrained is not None and backbone.startswith(("local-dir:", "hf-hub:")):
-        raise InputError(f"--pretrained cannot be combined with --backbone {options.backbone}: its weights come with it")
+    if source is None:
+        backbone = options.backbone or ModelConfig.backbone
+        _refuse_unused_pretrained(options.pretrained, backbone, f"--backbone {backbone}")
+    elif source.kind == "checkpoint":
+        check_checkpoint_pretrained(source, options.pretrained)
     merged = source is not None and source.kind == "merged"
     if merged and options.pretrained is not None:
         raise InputError("--pretrained cannot be combined with a merged --model: it carries its own weights")
@@ -164,6 +166,21 @@ def _load_torch(source: Source | None, options: ModelOptions, device: torch.devi
     return _Loaded(checkpoint_model(source, options.pretrained, device), None, run_sampling(source), str(source.path))
 
 
+def _refuse_unused_pretrained(pretrained: str | None, backbone: str, combined_with: str) -> None:
+    """msta-tiny, `local-dir:` and `hf-hub:` backbones bring their weights, so open_clip would
+    ignore `--pretrained`; refuse it rather than let the user think it was used."""
+    if pretrained is not None and open_clip_source(backbone).startswith(("local-dir:", "hf-hub:")):
+        raise InputError(f"--pretrained cannot be combined with {combined_with}: its weights come with it")
+
+
+def check_checkpoint_pretrained(source: Source, pretrained: str | None) -> None:
+    """Refuse `--pretrained` for a checkpoint whose backbone brings its weights (read from its
+    adapter_config.json, before the model is built)."""
+    if pretrained is not None:
+        backbone = read_adapter_config(source.path)[0].backbone
+        _refuse_unused_pretrained(pretrained, backbone, f"{source.path}, whose backbone is {backbone}")
+
+
 def checkpoint_model(source: Source, pretrained: str | None, device: str | torch.device = "cpu") -> MstaModel:
     """The model of an adapter checkpoint; `pretrained` points at the backbone weights when the
     checkpoint names a local weights file that lives elsewhere on this machine."""
@@ -181,7 +198,7 @@ def _exported_predictor(source: Source, labels: LabelSet | None, options: ModelO
     if options.precision != "fp32":
         given.append("--precision")
     if given:
-        raise InputError(f"{', '.join(given)} cannot be combined with an exported --model: the export fixed them")
+        raise InputError(f"{', '.join(given)} cannot be combined with an exported --model, which fixes its backbone, weights and precision")
     predictor = ExportedPredictor(open_exported(source.path, source.kind, options.device))
     if "logits" not in predictor.encoder.metadata["outputs"]:
         raise InputError(f"{source.path}: exported without --labels, so it holds no class embeddings; export again with --labels FILE")

@@ -20,6 +20,11 @@ RUN_CHECKPOINTS = ("checkpoints/best", "checkpoints/last")
 TRAINING_STATE = "training_state.pt"  # beside a run's last checkpoint: resume state, not a model
 
 Kind = Literal["checkpoint", "merged", "onnx", "torchscript"]
+EXPORT_NAMES = {"merged": "a merged", "onnx": "an ONNX", "torchscript": "a TorchScript"}
+MODEL_CHOICES = (
+    f"a run folder, an adapter checkpoint folder ({WEIGHTS_FILE} + {CONFIG_FILE}), a merged .safetensors export, "
+    "an .onnx export or a TorchScript .pt export"
+)
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,14 @@ def resolve_source(spec: str | Path) -> Source:
     kinds: dict[str, Kind] = {".safetensors": "merged", ".onnx": "onnx", ".pt": "torchscript"}
     if path.suffix.lower() in kinds:
         return Source(kinds[path.suffix.lower()], path)
-    raise InputError(
-        f"{path}: not a model msta can load; expected a run folder, an adapter checkpoint folder "
-        f"({WEIGHTS_FILE} + {CONFIG_FILE}), a merged .safetensors export, an .onnx export or a TorchScript .pt export"
-    )
+    raise InputError(f"{path}: not a model msta can load; expected {MODEL_CHOICES}")
 
 
 def resolve_checkpoint(spec: str | Path) -> Source:
     """Like `resolve_source`, but only runs and adapter checkpoints (what can be exported)."""
     source = resolve_source(spec)
     if source.kind != "checkpoint":
-        raise InputError(f"{spec}: a {source.kind} export cannot be exported again; give the run folder or checkpoint")
+        raise InputError(f"{spec}: {EXPORT_NAMES[source.kind]} export cannot be exported again; give the run folder or checkpoint")
     return source
 
 

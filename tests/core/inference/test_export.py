@@ -65,6 +65,7 @@ def test_a_mismatch_fails_the_export_and_leaves_nothing(tmp_path, tiny_backbone_
         ("adapter", "file.txt", {}, "is a file"),
         ("adapter", "out", {"labels": LabelSet(("a",), "x")}, "an adapter export holds adapter weights only"),
         ("merged", "m.safetensors", {"batch_size": 4}, "a merged export takes any batch"),
+        ("merged", "m.safetensors", {"pretrained": "w.pt"}, "--pretrained cannot be combined with .*ckpt, whose backbone is local-dir:"),
     ],
 )
 def test_option_mistakes_are_input_errors(tmp_path, tiny_backbone_name, format, out, options, message):

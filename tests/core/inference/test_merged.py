@@ -42,6 +42,11 @@ def _rewrite(path, change_tensors=lambda t: None, change_metadata=lambda m: None
         (lambda t: None, lambda m: m["adapter"].update(bottleneck="8"), "'adapter.bottleneck' must be an integer"),
         (lambda t: None, lambda m: m.update(sampling="dense"), "metadata 'dense_stride' must be a positive integer"),
         (lambda t: None, lambda m: m.update(sampling=None), "metadata 'sampling' must be one of segment, dense"),
+        (lambda t: None, lambda m: m.update(preprocess_cfg={}), "metadata 'preprocess_cfg' lacks 'size', 'mean', 'std'"),
+        (lambda t: None, lambda m: m["preprocess_cfg"].pop("std"), "metadata 'preprocess_cfg' lacks 'std'"),
+        (lambda t: None, lambda m: m["preprocess_cfg"].update(mean="0.5"), "'preprocess_cfg' 'mean' must be 3 numbers"),
+        (lambda t: None, lambda m: m.update(bogus=1),
+         "unknown metadata key\\(s\\) 'bogus'; valid keys: format, msta_version, backbone, model_cfg, preprocess_cfg, .*newer msta"),
     ],
 )
 def test_a_damaged_merged_file_is_an_input_error_naming_it(merged, tensors, metadata, message):

@@ -70,6 +70,8 @@ def test_merged_label_set_is_reused_and_other_labels_are_embedded(tmp_path, tiny
         ("ckpt", ModelOptions(precision="fp8"), "--precision 'fp8'"),
         ("ckpt", ModelOptions(device="tpu"), "--device 'tpu'"),
         (None, ModelOptions(backbone="ViT-B-16-quickgelo"), "Did you mean 'ViT-B-16-quickgelu'"),
+        ("ckpt", ModelOptions(pretrained="w.pt"),
+         "--pretrained cannot be combined with .*ckpt, whose backbone is local-dir:.*: its weights come with it"),
     ],
 )
 def test_option_mistakes_are_input_errors(tmp_path, tiny_backbone_name, model, options, message):
@@ -152,7 +154,8 @@ def test_an_exports_recorded_sampling_is_the_predictors_and_older_exports_mean_s
     [
         (LabelSet(("other",), "x.txt"), ModelOptions(), ("embedding", "logits"), "scores its own 3 labels"),
         (None, ModelOptions(num_frames=16), ("embedding", "logits"), "takes 4 frames per clip"),
-        (None, ModelOptions(precision="bf16"), ("embedding", "logits"), "--precision cannot be combined"),
+        (None, ModelOptions(precision="bf16"), ("embedding", "logits"),
+         "^--precision cannot be combined with an exported --model, which fixes its backbone, weights and precision$"),
         (None, ModelOptions(), ("embedding",), "exported without --labels"),
     ],
 )

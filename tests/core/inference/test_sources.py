@@ -30,7 +30,7 @@ def test_exports_by_suffix(tmp_path):
     for name, kind in (("m.safetensors", "merged"), ("m.onnx", "onnx"), ("m.pt", "torchscript")):
         (tmp_path / name).write_bytes(b"x")
         assert resolve_source(tmp_path / name).kind == kind
-    with pytest.raises(InputError, match="cannot be exported again"):
+    with pytest.raises(InputError, match="m.onnx: an ONNX export cannot be exported again"):
         resolve_checkpoint(tmp_path / "m.onnx")
 
 
