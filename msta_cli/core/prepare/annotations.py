@@ -126,7 +126,11 @@ def find_annotation(
 
 
 def read_fields(path: Path, count: int) -> list[tuple[str, list[str]]]:
-    """Whitespace-separated lines with `count` fields (split from the right), each with its `file:line`."""
+    """Whitespace-separated lines with `count` fields (split from the right), each with its `file:line`.
+
+    No official list is empty: an empty one is a damaged copy, which would otherwise drop its
+    class or split from the prepared lists without a word.
+    """
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
@@ -135,6 +139,8 @@ def read_fields(path: Path, count: int) -> list[tuple[str, list[str]]]:
         if len(fields) != count:
             raise InputError(f"{path}:{number}: expected {count} whitespace-separated fields, found {line.strip()!r}")
         rows.append((f"{path}:{number}", fields))
+    if not rows:
+        raise InputError(f"{path}: empty; an official annotation list is never empty, so this copy is damaged: restore it")
     return rows
 
 

@@ -11,7 +11,7 @@ from msta_cli.core.errors import InputError
 from msta_cli.core.prepare.annotations import Annotations, Lists, Problem, Row, layout_error, name_some, walk_files
 from msta_cli.core.prepare.options import PrepareOptions
 from msta_cli.core.prepare.writer import written_files
-from msta_cli.core.video_files import is_video_file
+from msta_cli.core.video_files import is_macos_artefact, is_video_file
 
 EXPECTED = "<root>/<class name>/<video file> (one folder per class; class folders may nest videos deeper)"
 NOT_IN_A_CLASS = "not in a class folder: move it into <class name>/ below SOURCE to use it"
@@ -51,9 +51,22 @@ def read_folder(source: Path, options: PrepareOptions) -> Annotations:
         splits={"videos": rows},
         train_split="train",
         test_split="test",
-        notes=_skipped_note(skipped),
+        notes=_skipped_note(skipped) + _not_classes_note(source, set(videos), options.out),
         problems=problems,
     )
+
+
+def _not_classes_note(source: Path, classes: set[str], out: Path) -> list[str]:
+    """A note naming the folders that became no class because they hold no video file: one whose
+    videos are all in a container msta does not know would vanish, shifting the ids after it."""
+    folders = sorted(
+        entry.name for entry in source.iterdir()
+        if entry.is_dir() and entry.name not in classes and not entry.name.startswith(".")
+        and not is_macos_artefact(entry.name) and entry.absolute() != out.absolute()
+    )
+    if not folders:
+        return []
+    return [f"{len(folders)} folders hold no video file and are not classes: {name_some(folders)}"]
 
 
 def split_folder(rows: list[Row], labels: list[str], options: PrepareOptions) -> Lists:

@@ -41,8 +41,11 @@ def read_ssv2(source: Path, options: PrepareOptions) -> Annotations:
 def _rows(path: Path, ids: dict[str, int]) -> list[Row]:
     if not path.is_file():
         raise InputError(f"{path} is missing ({EXPECTED})")
+    entries = _load(path, list, 'a list of {"id": ..., "template": ...} entries')
+    if not entries:
+        raise InputError(f"{path}: an empty list; the official file lists every video of its split, so this copy is damaged")
     rows = []
-    for item in _load(path, list, 'a list of {"id": ..., "template": ...} entries'):
+    for item in entries:
         if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("template"), str):
             raise InputError(f"{path}: every entry needs an id and a template, found {item!r}")
         name = _class_name(item["template"])

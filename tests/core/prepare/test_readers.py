@@ -55,6 +55,29 @@ def test_hmdb51_bad_split_id_names_file_and_line(tmp_path, templates):
         read_hmdb51(source, options("hmdb51", source))
 
 
+@pytest.mark.parametrize(
+    ("dataset", "build", "damaged"),
+    [
+        ("hmdb51", build_hmdb51, "testTrainMulti_7030_splits/pour_test_split3.txt"),
+        ("ucf101", build_ucf101, "ucfTrainTestlist/testlist03.txt"),
+        ("ucf101", build_ucf101, "ucfTrainTestlist/classInd.txt"),
+    ],
+)
+def test_an_empty_annotation_list_is_named_not_a_class_or_split_left_out(tmp_path, templates, dataset, build, damaged):
+    source = build(tmp_path / dataset, templates)
+    (source / damaged).write_text("\n")
+    reader = {"hmdb51": read_hmdb51, "ucf101": read_ucf101}[dataset]
+    with pytest.raises(InputError, match=rf"{damaged}: empty; an official annotation list is never empty"):
+        reader(source, options(dataset, source))
+
+
+def test_an_empty_ssv2_split_file_is_named(tmp_path):
+    source = build_ssv2(tmp_path / "ssv2", placeholder)
+    (source / "something-something-v2-validation.json").write_text("[]")
+    with pytest.raises(InputError, match=r"validation.json: an empty list; the official file lists every video of its split"):
+        read_ssv2(source, options("ssv2", source))
+
+
 def test_ucf101_classind_order_and_the_handstand_quirk(tmp_path, templates):
     source = build_ucf101(tmp_path / "ucf", templates)
     annotations = read_ucf101(source, options("ucf101", source))
@@ -234,6 +257,17 @@ def test_folder_split_is_stratified_seeded_and_complete(tmp_path, templates):
 )
 def test_test_videos_per_class_round_half_up_and_leave_one_in_each_split(videos, fraction, expected):
     assert videos_for_test(videos, fraction) == expected
+
+
+def test_folders_without_a_video_file_are_named_in_a_note_not_dropped_unseen(tmp_path, templates):
+    source = build_folder(tmp_path / "mine", templates)
+    (source / "empty").mkdir()
+    (source / "notes_only").mkdir()
+    (source / "notes_only" / "readme.txt").write_text("x")
+    (source / ".cache").mkdir()
+    annotations = read_folder(source, options("folder", source))
+    assert annotations.labels == ["cat", "dog", "fish"]
+    assert "2 folders hold no video file and are not classes: empty, notes_only" in annotations.notes
 
 
 def test_every_class_of_two_or_more_videos_gets_train_and_test_videos(tmp_path, templates):
