@@ -124,8 +124,9 @@ def _torchrun(arguments: list[str]) -> int:
 
 
 def _dry_run(config: Config, json_output: bool) -> None:
-    """Build the model and run the input checks a real run makes before reading data (batch
-    split for one process, test views, input size), so that a dry run that passes can start."""
+    """Build the model and run the input checks a real run makes before reading data (device,
+    batch split for one process, test views, input size), so that a dry run that passes can start."""
+    resolve_device(config.run.device)
     batching(config, Distributed(world_size=1))
     for eval_set in config.eval.sets:
         set_views(config, eval_set)

@@ -28,7 +28,7 @@ from msta_cli.core.training.run_directory import (
     CHECKPOINTS, CONFIG, check_world_size, new_run_directory, record_config, start_run_directory, write_table,
 )
 from msta_cli.core.training.state import restore_checkpoint
-from msta_cli.core.training.trainer import batching, train_run
+from msta_cli.core.training.trainer import Interrupted, batching, train_run
 from msta_cli.core.training.training_data import TrainingData, load_training_data
 
 RESULTS = "results.csv"
@@ -132,7 +132,11 @@ def run_protocol(
             rows += pd.read_csv(run.directory / RESULTS, keep_default_na=False).to_dict("records")
             continue
         on_event({"event": "run", "label": run.label or config.name})
-        outcome = train_run(run.config, run.directory, run.data, world, device, step == CONTINUE, on_event)
+        try:
+            outcome = train_run(run.config, run.directory, run.data, world, device, step == CONTINUE, on_event)
+        except Interrupted as stop:  # the whole protocol resumes from its top folder, not a run's own
+            which = f"{run.label}: " if run.label else ""
+            raise Interrupted(f"{which}{stop}. Resume with: msta train --resume {run_dir}") from None
         model = outcome.model
         if config.eval.model_selection != "last":
             load_adapter(model, run.directory / CHECKPOINTS / "best")

@@ -398,6 +398,10 @@ def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path
     assert pd.read_csv(run_dir / "seed1" / "metrics.csv").query("kind == 'epoch'")["epoch"].tolist() == [0, 1]
     for config in (run_dir / "config.yaml", run_dir / "seed1" / "config.yaml"):
         assert yaml.safe_load(config.read_text())["optim"]["epochs"] == 2
+    # one run of the protocol, resumed on its own, would start a protocol of its own from step 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir / "seed1")])
+    assert result.exit_code == 2 and not (run_dir / "seed1" / "seed1").exists()
+    assert f"this is run seed1 of the protocol run {run_dir}; resume that: msta train --resume {run_dir}" in " ".join(result.stderr.split())
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,9 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 
 def resolve_device(spec: str) -> torch.device:
     """`auto` (as training resolves it), `cpu`, `cuda` or `cuda:N`, checked before any model is built."""
-    try:
-        device = distributed.resolve_device(spec)
-    except RuntimeError:
-        raise InputError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
+    device = distributed.resolve_device(spec, "--device")
+    if device.type not in ("cpu", "cuda"):
         raise InputError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
-    if not torch.cuda.is_available():
-        raise InputError(f"--device {spec}: CUDA is not available on this machine; use --device cpu")
-    if (device.index or 0) >= torch.cuda.device_count():
-        raise InputError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

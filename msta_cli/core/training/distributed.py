@@ -9,6 +9,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from msta_cli.core.errors import InputError
+
 _host_group: dist.ProcessGroup | None = None  # gloo, for host-side sums when the default group is NCCL
 
 
@@ -37,13 +39,24 @@ def init_distributed(device: torch.device) -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def resolve_device(requested: str) -> torch.device:
-    """`auto` is this process's GPU (LOCAL_RANK under torchrun) when there is one, else the CPU."""
+def resolve_device(requested: str, option: str = "run.device") -> torch.device:
+    """`auto` is this process's GPU (LOCAL_RANK under torchrun) when there is one, else the CPU;
+    a GPU asked for must exist here (before a run directory or a model is made)."""
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise InputError(f"{option} {requested!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not available:
+            raise InputError(f"{option} {requested}: CUDA is not available on this machine; use {option} cpu")
+        if (device.index or 0) >= available:
+            raise InputError(f"{option} {requested}: this machine has {available} CUDA device(s)")
+    return device
 
 
 def gather_objects(value: Any, world: Distributed) -> list[Any]:

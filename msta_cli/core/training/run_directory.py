@@ -19,6 +19,7 @@ import msta_cli
 from msta_cli.core.config import Config, config_to_dict, dump_config, load_config
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path, write_text_atomic
+from msta_cli.core.output_paths import check_output
 
 CONFIG = "config.yaml"
 ENVIRONMENT = "env.json"
@@ -39,8 +40,11 @@ METRIC_FIELDS = ["kind", "epoch", "step", "loss", "ce", "consistency", "lr", "cl
 def new_run_directory(config: Config, base: str | Path = "runs") -> Path:
     """`output_dir` if given, else runs/<name>-<timestamp>; never an existing run."""
     path = Path(config.output_dir) if config.output_dir else Path(base) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_output(path, "output_dir", folder=True)  # a file, or a place nothing can be written: before any work
     if path.exists() and any(path.iterdir()):
-        raise InputError(f"{path}: a run already exists here; resume it with --resume {path} or choose another output_dir")
+        if (path / CONFIG).is_file():
+            raise InputError(f"{path}: a run already exists here; resume it with --resume {path} or choose another output_dir")
+        raise InputError(f"{path}: not empty and not a run; choose an empty or new output_dir")
     return path
 
 
@@ -66,6 +70,12 @@ def resume_config(path: Path, overrides: list[str]) -> Config:
     RESUMABLE_KEYS: the rest shaped the checkpoint the run continues from."""
     if not (path / CONFIG).is_file():
         raise InputError(f"--resume {path}: not a run directory (no {CONFIG})")
+    if (path.parent / CONFIG).is_file() and (path / CHECKPOINTS).is_dir():
+        # one run of a protocol: resumed on its own it would start a protocol of its own, from step 0
+        raise InputError(
+            f"--resume {path}: this is run {path.name} of the protocol run {path.parent}; resume that: "
+            f"msta train --resume {path.parent}"
+        )
     recorded = load_config(path / CONFIG)
     config = load_config(path / CONFIG, overrides)
     fixed = [key for key in _changed_keys(config_to_dict(recorded), config_to_dict(config)) if key not in RESUMABLE_KEYS]

@@ -7,6 +7,7 @@ so it loads with `torch.load(weights_only=True)`.
 
 from __future__ import annotations
 
+import pickle
 import random
 import shutil
 from dataclasses import dataclass
@@ -81,7 +82,13 @@ def load_training_checkpoint(
     if not (directory / CONFIG_FILE).is_file():
         raise InputError(f"{directory}: no checkpoint to resume from")
     load_adapter(model, directory)
-    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise InputError(
+            f"{directory / STATE_FILE}: cannot read the training state ({str(error).strip().splitlines()[0][:200]}); "
+            f"this run cannot continue from {directory}. Delete that folder to train the run again from step 0"
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])

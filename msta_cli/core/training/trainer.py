@@ -45,7 +45,8 @@ VALIDATION = "val"
 
 
 class Interrupted(MstaError):
-    """SIGINT arrived; the run saved a checkpoint and can be resumed."""
+    """SIGINT arrived; the run saved a checkpoint and can be resumed (the protocol, which knows
+    the folder to resume, adds the command)."""
 
 
 @dataclass
@@ -209,7 +210,7 @@ def train_run(
                     on_event({"event": "checkpoint", "step": progress.global_step})
                 if any_process(interrupt.raised, world):
                     save_last()
-                    raise Interrupted(f"interrupted at step {progress.global_step}; saved. Resume with: msta train --resume {run_dir}")
+                    raise Interrupted(f"interrupted at step {progress.global_step}; saved")
             if metrics:
                 metrics.close_epoch(progress.epoch, progress.global_step)
             progress.epoch += 1

@@ -1,6 +1,9 @@
 import pandas as pd
+import pytest
 
-from msta_cli.core.training.run_directory import ProblemsLog
+from msta_cli.core.config import Config
+from msta_cli.core.errors import InputError
+from msta_cli.core.training.run_directory import ProblemsLog, new_run_directory
 
 
 def test_problems_log_keeps_one_row_per_failure_at_its_first_epoch_across_sessions(tmp_path):
@@ -22,3 +25,31 @@ def test_problems_log_keeps_one_row_per_failure_at_its_first_epoch_across_sessio
 def test_problems_log_writes_a_header_when_nothing_failed(tmp_path):
     ProblemsLog(tmp_path / "problems.csv").write()
     assert (tmp_path / "problems.csv").read_text().strip() == "path,reason,epoch"
+
+
+def _named(output_dir) -> Config:
+    config = Config()
+    config.output_dir = str(output_dir)
+    return config
+
+
+def test_an_output_dir_that_is_a_file_or_under_one_is_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match=rf"output_dir {blocker}: is a file, not a folder"):
+        new_run_directory(_named(blocker))
+    with pytest.raises(InputError, match=rf"output_dir {blocker / 'run'}: {blocker} is a file, not a folder"):
+        new_run_directory(_named(blocker / "run"))
+
+
+def test_an_existing_folder_is_a_run_to_resume_only_when_it_is_one(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not empty and not a run; choose an empty or new output_dir"):
+        new_run_directory(_named(tmp_path / "notes"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("")
+    with pytest.raises(InputError, match=rf"a run already exists here; resume it with --resume {tmp_path / 'run'}"):
+        new_run_directory(_named(tmp_path / "run"))
+    assert new_run_directory(_named(tmp_path / "new")) == tmp_path / "new"
+

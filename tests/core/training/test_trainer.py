@@ -94,7 +94,7 @@ def test_sigint_saves_a_checkpoint_before_exiting(tmp_path, colour_dataset, tiny
         if event["event"] == "step" and event["step"] == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(Interrupted, match="--resume"):
+    with pytest.raises(Interrupted, match="^interrupted at step 2; saved$"):
         _train(config, tmp_path / "run", on_event=interrupt)
     state = torch.load(tmp_path / "run" / "checkpoints" / "last" / STATE_FILE, weights_only=True)
     assert state["progress"]["global_step"] == 2
