@@ -105,7 +105,9 @@ def _launch_torchrun(config: Config, nproc: int, recipe: Path | None, overrides:
     directory fixed up front; exits with the processes' exit code, without the launcher's traceback."""
     run_dir = resume or new_run_directory(config)
     plan_runs(config, run_dir, Distributed(world_size=nproc), resume is not None)
-    arguments = ["--resume", str(resume), *overrides] if resume else [str(recipe), *overrides, f"output_dir={run_dir}"]
+    # every process must write to the one folder named here: it replaces an output_dir given
+    own = [override for override in overrides if override.partition("=")[0] != "output_dir"]
+    arguments = ["--resume", str(resume), *overrides] if resume else [str(recipe), *own, f"output_dir={run_dir}"]
     launcher = ["--standalone", f"--nproc-per-node={nproc}", "-m", "msta_cli", "train", *arguments]
     console.print(" ".join(["torchrun", *launcher]), highlight=False)
     raise typer.Exit(_torchrun(launcher))

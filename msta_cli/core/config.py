@@ -223,7 +223,12 @@ def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ())
     if not path.is_file():
         raise InputError(f"{path}: recipe file not found")
     data, locator = read_recipe(path)
+    given: dict[str, str] = {}
     for override in overrides:
+        key = override.partition("=")[0]
+        if key in given:  # as in a recipe, where a key written twice is an error, not "the last wins"
+            raise InputError(f"override {override}: {key} is already set by {given[key]}; give it once")
+        given[key] = override
         _apply_override(data, override, locator)
     config = _build(Config, data, "", locator)
     check_values(config, locator.where)
@@ -251,8 +256,10 @@ def _apply_override(data: dict, override: str, locator: Locator) -> None:
             f"override {override}: invalid YAML value: {problem}. Quote strings that hold YAML's special "
             """characters, e.g. 'text.templates=["a video of {}."]'"""
         ) from None
-    locator.set_by_override(key, override, raw)
     parts = key.split(".")
+    if not all(parts):
+        raise InputError(f"override {override}: '{key}' has an empty part; keys are dotted names, e.g. adapter.bottleneck")
+    locator.set_by_override(key, override, raw)
     node = data
     for part in parts[:-1]:
         child = node.get(part)
@@ -260,7 +267,18 @@ def _apply_override(data: dict, override: str, locator: Locator) -> None:
             child = {}
             node[part] = child
         node = child
-    node[parts[-1]] = value
+    if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+        _merge(node[parts[-1]], value)  # `optim={lr: 1e-4}` changes lr, not every other optim key back to its default
+    else:
+        node[parts[-1]] = value
+
+
+def _merge(section: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(section.get(key), dict):
+            _merge(section[key], value)
+        else:
+            section[key] = value
 
 
 def _build(cls: type, data: Any, prefix: str, locator: Locator) -> Any:

@@ -33,6 +33,9 @@ class Locator:
         for ancestor in _lineage(key):
             if ancestor in self.overrides:
                 return f"override {self.overrides[ancestor][0]}"
+        for overridden, (override, _) in self.overrides.items():
+            if _within(overridden, key):  # an override inside `key` made its value (`optim.lr.x=1`)
+                return f"override {override}"
         for ancestor in _lineage(key):
             if ancestor in self.marks:
                 line, column = self.marks[ancestor]

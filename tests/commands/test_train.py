@@ -387,6 +387,16 @@ def test_resume_refuses_another_process_count_and_changes_to_what_was_trained(
     assert launched == [["--standalone", "--nproc-per-node=2", "-m", "msta_cli", "train", "--resume", str(run_dir), "optim.epochs=3"]]
 
 
+def test_torchrun_gets_the_output_dir_once(tmp_path, colour_dataset, tiny_backbone_name, monkeypatch):
+    launched = []
+    monkeypatch.setattr(train_command, "_torchrun", lambda arguments: launched.append(arguments) or 0)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}", "optim.lr=0.01", "--nproc", "2"])
+    assert result.exit_code == 0, result.output
+    assert launched[0][-3:] == [recipe, "optim.lr=0.01", f"output_dir={tmp_path / 'run'}"]
+    assert sum(argument.startswith("output_dir=") for argument in launched[0]) == 1
+
+
 def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path, colour_dataset, tiny_backbone_name):
     sets = [{"name": name, "split": "test.csv", "labels": "labels.csv"} for name in ("base", "novel")]
     recipe = tiny_recipe(colour_dataset, tiny_backbone_name, protocol={"kind": "base2novel", "seeds": [1]}, optim={"epochs": 1},

@@ -277,3 +277,29 @@ def test_a_typo_in_a_list_item_points_at_the_item(tmp_path):
     text = "eval:\n  sets:\n    - {name: a}\n    - name: b\n      splt: b.csv\n"
     with pytest.raises(InputError, match=r"recipe.yaml:5:7: unknown key 'eval.sets\[1\].splt'.*Did you mean 'split'"):
         load_config(_recipe(tmp_path, text))
+
+
+def test_an_override_of_a_whole_section_changes_only_the_keys_it_names(tmp_path):
+    recipe = _recipe(tmp_path, "optim:\n  epochs: 3\n  lr: 0.01\nadapter:\n  bottleneck: 8\n  blocks: [1, 2]\n")
+    config = load_config(recipe, ["optim={lr: 0.005}", "adapter={bottleneck: 4}"])
+    assert (config.optim.epochs, config.optim.lr) == (3, 0.005)
+    assert (config.adapter.bottleneck, config.adapter.blocks) == (4, [1, 2])
+
+
+def test_a_key_given_twice_in_the_overrides_is_an_error_as_in_a_recipe(tmp_path):
+    with pytest.raises(InputError, match=r"^override optim.lr=2e-3: optim.lr is already set by optim.lr=1e-3; give it once$"):
+        load_config(_recipe(tmp_path, ""), ["optim.lr=1e-3", "optim.lr=2e-3"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("a..b=1", r"^override a..b=1: 'a..b' has an empty part; keys are dotted names"),
+        ("optim..lr=1", r"^override optim..lr=1: 'optim..lr' has an empty part"),
+        ("a.b=", r"^override a.b=: unknown key 'a'"),
+        ("optim.lr.x=1", r"^override optim.lr.x=1: 'optim.lr' must be a number"),
+    ],
+)
+def test_a_bad_override_key_is_reported_against_the_override_not_the_recipe(tmp_path, override, message):
+    with pytest.raises(InputError, match=message):
+        load_config(_recipe(tmp_path, "optim:\n  lr: 0.01\n"), [override])
