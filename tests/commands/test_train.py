@@ -406,6 +406,9 @@ def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=2"])
     assert result.exit_code == 0, result.output
     assert pd.read_csv(run_dir / "seed1" / "metrics.csv").query("kind == 'epoch'")["epoch"].tolist() == [0, 1]
+    fewer = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=1"])
+    assert fewer.exit_code == 2 and "optim.epochs can only grow on a resume (the run is set to 2, given 1)" in " ".join(fewer.stderr.split())
+    assert yaml.safe_load((run_dir / "seed1" / "config.yaml").read_text())["optim"]["epochs"] == 2
     for config in (run_dir / "config.yaml", run_dir / "seed1" / "config.yaml"):
         assert yaml.safe_load(config.read_text())["optim"]["epochs"] == 2
     # one run of the protocol, resumed on its own, would start a protocol of its own from step 0

@@ -78,6 +78,12 @@ def resume_config(path: Path, overrides: list[str]) -> Config:
         )
     recorded = load_config(path / CONFIG)
     config = load_config(path / CONFIG, overrides)
+    if config.optim.epochs < recorded.optim.epochs:
+        raise InputError(
+            f"--resume {path}: optim.epochs can only grow on a resume (the run is set to {recorded.optim.epochs}, "
+            f"given {config.optim.epochs}): what it trained past that would stay in its weights. To score it as it "
+            f"is now: msta evaluate {path}"
+        )
     fixed = [key for key in _changed_keys(config_to_dict(recorded), config_to_dict(config)) if key not in RESUMABLE_KEYS]
     if fixed:
         raise InputError(
