@@ -220,6 +220,8 @@ class Config:
 def load_config(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML recipe, apply dotted `key=value` overrides, and return a validated Config."""
     path = Path(recipe)
+    if path.is_dir():
+        raise InputError(f"{path}: a folder; give a recipe file, e.g. recipes/base2novel.yaml")
     if not path.is_file():
         raise InputError(f"{path}: recipe file not found")
     data, locator = read_recipe(path)

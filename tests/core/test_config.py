@@ -303,3 +303,8 @@ def test_a_key_given_twice_in_the_overrides_is_an_error_as_in_a_recipe(tmp_path)
 def test_a_bad_override_key_is_reported_against_the_override_not_the_recipe(tmp_path, override, message):
     with pytest.raises(InputError, match=message):
         load_config(_recipe(tmp_path, "optim:\n  lr: 0.01\n"), [override])
+
+
+def test_a_folder_given_as_the_recipe_is_named_as_such(tmp_path):
+    with pytest.raises(InputError, match=r": a folder; give a recipe file, e.g. recipes/base2novel.yaml$"):
+        load_config(tmp_path)
