@@ -8,6 +8,7 @@ frozen backbone (zero-shot CLIP) is evaluated on the same sets by the same code 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -16,9 +17,11 @@ import pandas as pd
 import torch
 
 from msta_cli.core.checkpoint import load_adapter
-from msta_cli.core.config import Config, dump_config
+import msta_cli
+from msta_cli.core.config import Config, config_to_dict, dump_config
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError
+from msta_cli.core.files import write_text_atomic
 from msta_cli.core.evaluation.evaluator import check_eval_sets
 from msta_cli.core.evaluation.runner import ZERO_SHOT, evaluate_model, model_directory
 from msta_cli.core.evaluation.tables import protocol_table
@@ -32,6 +35,7 @@ from msta_cli.core.training.trainer import Interrupted, batching, train_run
 from msta_cli.core.training.training_data import TrainingData, load_training_data
 
 RESULTS = "results.csv"
+ZERO_SHOT_INPUTS = "inputs.json"  # in zero-shot/: what its rows were scored with
 FINISHED, CONTINUE, START = "finished", "continue", "start"
 T = TypeVar("T")
 
@@ -121,10 +125,7 @@ def run_protocol(
             record_config(run_dir, config)
         else:
             start_run_directory(run_dir, config, world.world_size, device)
-    rows = []
-    if config.eval.zero_shot_baseline:
-        baseline = create_model(config, device, adapters=False)
-        rows += evaluate_model(baseline, config, ZERO_SHOT, "", model_directory(run_dir, ZERO_SHOT, ""), world, device, on_event)
+    rows = _zero_shot_rows(config, run_dir, world, device, on_event, resume) if config.eval.zero_shot_baseline else []
     for run in runs:
         # decided on the main process alone, which renames and writes as it decides
         step = broadcast_object(_next_step(run, run_dir, world, device, resume) if world.is_main else None, world)
@@ -151,6 +152,51 @@ def run_protocol(
     if world.is_main:
         write_table(run_dir / "protocol.csv", table)
     return results, table
+
+
+def _zero_shot_rows(
+    config: Config, run_dir: Path, world: Distributed, device: torch.device, on_event: Callable[[dict], None], resume: bool
+) -> list[dict]:
+    """The frozen backbone's rows. A resume reuses the rows scored with the same inputs, each set
+    scored: adapters never change them, and on a benchmark they take minutes to hours (K400's
+    validation set at 4x3 views), which every `--resume optim.epochs=N` would spend again."""
+    directory = model_directory(run_dir, ZERO_SHOT, "")
+    inputs = json.loads(json.dumps(_zero_shot_inputs(config)))
+    if resume:
+        reused = broadcast_object(_scored_with(directory, inputs) if world.is_main else None, world)
+        if reused is not None:
+            return reused
+    baseline = create_model(config, device, adapters=False)
+    rows = evaluate_model(baseline, config, ZERO_SHOT, "", directory, world, device, on_event)
+    if world.is_main:
+        write_table(directory / RESULTS, pd.DataFrame(rows))
+        write_text_atomic(directory / ZERO_SHOT_INPUTS, json.dumps(inputs, indent=2, sort_keys=True) + "\n")
+    return rows
+
+
+def _zero_shot_inputs(config: Config) -> dict:
+    """What the zero-shot rows depend on: backbone, prompts, clips (not the loader's workers),
+    views, test sets, precision, and msta itself."""
+    everything = config_to_dict(config)
+    return {
+        "msta": msta_cli.__version__, "model": everything["model"], "text": everything["text"],
+        "data": {key: value for key, value in everything["data"].items() if key != "workers"},
+        "views": everything["eval"]["views"], "sets": everything["eval"]["sets"], "precision": everything["optim"]["precision"],
+    }
+
+
+def _scored_with(directory: Path, inputs: dict) -> list[dict] | None:
+    """The saved zero-shot rows, if scored with `inputs` and every set scored; else None."""
+    saved, recorded = directory / RESULTS, directory / ZERO_SHOT_INPUTS
+    if not (saved.is_file() and recorded.is_file()):
+        return None
+    try:
+        if json.loads(recorded.read_text(encoding="utf-8")) != inputs:
+            return None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    rows = pd.read_csv(saved, keep_default_na=False)
+    return rows.to_dict("records") if (rows["scored"] > 0).all() else None
 
 
 def _next_step(run: PlannedRun, run_dir: Path, world: Distributed, device: torch.device, resume: bool) -> str:

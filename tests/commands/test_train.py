@@ -471,3 +471,20 @@ def test_json_without_dry_run_is_refused(tmp_path):
     result = runner.invoke(app, ["train", _recipe(tmp_path, ""), "--json"])
     assert result.exit_code == 2
     assert "--json prints the --dry-run result" in result.stderr
+
+
+def test_a_resume_reuses_the_zero_shot_rows_scored_with_the_same_inputs(tmp_path, colour_dataset, tiny_backbone_name):
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, optim={"epochs": 1}, eval={"zero_shot_baseline": True})
+    run_dir = tmp_path / "run"
+    first = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={run_dir}"])
+    assert first.exit_code == 0 and "evaluating zero-shot" in first.output, first.output
+    zero_shot = pd.read_csv(run_dir / "results.csv").query("method == 'zero-shot'")
+
+    extended = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=2", "data.workers=1"])
+    assert extended.exit_code == 0, extended.output
+    assert "evaluating zero-shot" not in extended.output  # adapters do not change it
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "results.csv").query("method == 'zero-shot'"), zero_shot)
+
+    other_views = runner.invoke(app, ["train", "--resume", str(run_dir), "eval.views=1x1"])
+    assert other_views.exit_code == 0 and "evaluating zero-shot" in other_views.output, other_views.output
+    assert pd.read_csv(run_dir / "results.csv").query("method == 'zero-shot'")["views"].tolist() == ["1x1"]
