@@ -149,9 +149,12 @@ class MetricsLog:
                 csv.DictWriter(handle, METRIC_FIELDS).writeheader()
 
     def truncate_after(self, step: int) -> None:
-        """Drop rows a killed run logged after its last checkpoint, so a resume repeats nothing."""
-        with self.path.open(newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+        """Drop rows a killed run logged after its last checkpoint, so a resume repeats nothing,
+        and a last row a kill cut short mid-write (no line end): its numbers are cut too."""
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()
+        rows = [row for row in csv.DictReader(lines) if int(row["step"]) <= step]
         with self.path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, METRIC_FIELDS)
             writer.writeheader()

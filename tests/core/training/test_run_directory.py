@@ -3,7 +3,7 @@ import pytest
 
 from msta_cli.core.config import Config
 from msta_cli.core.errors import InputError
-from msta_cli.core.training.run_directory import ProblemsLog, new_run_directory
+from msta_cli.core.training.run_directory import MetricsLog, ProblemsLog, new_run_directory
 
 
 def test_problems_log_keeps_one_row_per_failure_at_its_first_epoch_across_sessions(tmp_path):
@@ -53,3 +53,14 @@ def test_an_existing_folder_is_a_run_to_resume_only_when_it_is_one(tmp_path):
         new_run_directory(_named(tmp_path / "run"))
     assert new_run_directory(_named(tmp_path / "new")) == tmp_path / "new"
 
+
+
+def test_a_metrics_row_a_kill_cut_short_is_dropped_on_resume(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.csv")
+    for step in (1, 2, 3):
+        log.append(kind="step", epoch=0, step=step, loss=1.25, lr=0.001, clips_per_s=40.5)
+    text = (tmp_path / "metrics.csv").read_text()
+    (tmp_path / "metrics.csv").write_text(text[:-6])  # the third row lost "40.5" and its line end
+    log.truncate_after(10)
+    rows = pd.read_csv(tmp_path / "metrics.csv")
+    assert rows["step"].tolist() == [1, 2] and rows["clips_per_s"].tolist() == [40.5, 40.5]
