@@ -28,7 +28,14 @@ from msta_cli.core.evaluation.tables import protocol_table
 from msta_cli.core.model import create_model
 from msta_cli.core.training.distributed import Distributed, broadcast_object, gather_objects
 from msta_cli.core.training.run_directory import (
-    CHECKPOINTS, CONFIG, check_world_size, new_run_directory, record_config, start_run_directory, write_table,
+    CHECKPOINTS,
+    CONFIG,
+    check_resumable,
+    check_world_size,
+    new_run_directory,
+    record_config,
+    start_run_directory,
+    write_table,
 )
 from msta_cli.core.training.state import restore_checkpoint
 from msta_cli.core.training.trainer import Interrupted, batching, train_run
@@ -74,6 +81,8 @@ def plan_runs(config: Config, run_dir: Path, world: Distributed, resume: bool = 
         variant.seed = values.get("seed", config.seed)
         variant.data.train_split = config.data.train_split.format(**values)
         directory = model_directory(run_dir, "MSTA", label)
+        if resume and directory != run_dir and (directory / CONFIG).is_file():
+            check_resumable(directory, variant)
         runs.append(PlannedRun(label, variant, directory, load_training_data(variant)))
         if config.loss.consistency_weight:
             descriptions_for(load_descriptions(config.loss.descriptions), runs[-1].data.class_names)

@@ -409,6 +409,13 @@ def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path
     fewer = runner.invoke(app, ["train", "--resume", str(run_dir), "optim.epochs=1"])
     assert fewer.exit_code == 2 and "optim.epochs can only grow on a resume (the run is set to 2, given 1)" in " ".join(fewer.stderr.split())
     assert yaml.safe_load((run_dir / "seed1" / "config.yaml").read_text())["optim"]["epochs"] == 2
+    # a hand-edited top-level config.yaml: each run's own config.yaml records what it trained with
+    edited = yaml.safe_load((run_dir / "config.yaml").read_text())
+    edited["optim"]["lr"] = 0.5
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(edited))
+    result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    assert result.exit_code == 2
+    assert f"--resume {run_dir / 'seed1'}: optim.lr cannot change in a run that has started" in " ".join(result.stderr.split())
     for config in (run_dir / "config.yaml", run_dir / "seed1" / "config.yaml"):
         assert yaml.safe_load(config.read_text())["optim"]["epochs"] == 2
     # one run of the protocol, resumed on its own, would start a protocol of its own from step 0

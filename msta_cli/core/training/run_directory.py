@@ -76,8 +76,16 @@ def resume_config(path: Path, overrides: list[str]) -> Config:
             f"--resume {path}: this is run {path.name} of the protocol run {path.parent}; resume that: "
             f"msta train --resume {path.parent}"
         )
-    recorded = load_config(path / CONFIG)
     config = load_config(path / CONFIG, overrides)
+    check_resumable(path, config)
+    return config
+
+
+def check_resumable(path: Path, config: Config) -> None:
+    """Refuse to continue the run in `path` with `config` where its CONFIG (what its checkpoints
+    were trained with) differs in more than RESUMABLE_KEYS, or has more epochs than `config`.
+    A protocol checks each of its runs too: a hand-edited top-level CONFIG passes the first check."""
+    recorded = load_config(path / CONFIG)
     if config.optim.epochs < recorded.optim.epochs:
         raise InputError(
             f"--resume {path}: optim.epochs can only grow on a resume (the run is set to {recorded.optim.epochs}, "
@@ -90,7 +98,6 @@ def resume_config(path: Path, overrides: list[str]) -> Config:
             f"--resume {path}: {', '.join(fixed)} cannot change in a run that has started (its checkpoints were "
             f"trained with {CONFIG}'s values); start a new run instead. A resume may change: {', '.join(RESUMABLE_KEYS)}"
         )
-    return config
 
 
 def _changed_keys(recorded: dict, current: dict, prefix: str = "") -> list[str]:
