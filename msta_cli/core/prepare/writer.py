@@ -88,6 +88,7 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> list[str]:
         stale = sorted(name for name in previous - set(files) if _inside(out, name))
         for name in stale:
             (out / name).unlink(missing_ok=True)
+        _remove_emptied_folders(out, stale)
         write_bytes_atomic(out / MANIFEST, files[MANIFEST])
         (out / PENDING).unlink()
     except OSError as error:  # a full disk or a folder made read-only meanwhile: not a bug to trace back
@@ -96,6 +97,14 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> list[str]:
             f"{out} holds no complete set until a rerun finishes"
         ) from None
     return stale
+
+
+def _remove_emptied_folders(out: Path, removed: list[str]) -> None:
+    """Folders of msta's own (`base2novel/`, `fewshot/`) that the removed files leave empty: a
+    folder dataset prepared where HMDB51 was would otherwise keep them, empty."""
+    for folder in sorted({(out / name).parent for name in removed}, key=lambda path: -len(path.parts)):
+        if folder != out and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _csv(table: pd.DataFrame) -> bytes:

@@ -81,6 +81,16 @@ def test_stale_files_of_the_previous_run_are_removed_but_nothing_outside_out(tmp
     assert (tmp_path / "keep.csv").exists() and yaml.safe_load((out / MANIFEST).read_text()) == {"files": [MANIFEST]}
 
 
+def test_folders_the_stale_files_leave_empty_are_removed_and_others_kept(tmp_path):
+    out = tmp_path / "out"
+    files = ["fewshot/train_k2.csv", "base2novel/train_s1.csv", MANIFEST]
+    write_outputs(out, {name: b"1" for name in files[:2]} | {MANIFEST: manifest_yaml({"files": files})})
+    (out / "base2novel" / "notes.txt").write_text("the user's")  # not msta's: its folder stays
+    write_outputs(out, {"train.csv": b"1", MANIFEST: manifest_yaml({"files": ["train.csv", MANIFEST]})})
+    assert not (out / "fewshot").exists()
+    assert sorted(path.name for path in (out / "base2novel").iterdir()) == ["notes.txt"]
+
+
 def test_prepared_files_are_readable_by_others_under_a_usual_umask(tmp_path):
     previous = os.umask(0o022)
     try:
