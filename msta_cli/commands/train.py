@@ -23,7 +23,7 @@ from msta_cli.core.config_checks import check_input_size
 from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import set_views
 from msta_cli.core.evaluation.runner import require_scored
-from msta_cli.core.model import create_model, parameter_summary
+from msta_cli.core.model import create_model, gflops_per_view, parameter_summary
 from msta_cli.core.protocols import plan_runs, prepare_protocol, run_protocol
 from msta_cli.core.training.distributed import Distributed, barrier, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import new_run_directory, resume_config
@@ -135,16 +135,22 @@ def _dry_run(config: Config, json_output: bool) -> None:
     model = create_model(config)
     check_input_size(config, model.backbone.preprocessing.size)
     parameters = parameter_summary(model)
+    gflops = round(gflops_per_view(model.eval(), config.data.num_frames, config.data.input_size), 3)
     if json_output:
         payload = {
             "config": config_to_dict(config),
             "parameters": parameters,
+            "gflops_per_view": gflops,
             "preprocessing": vars(model.backbone.preprocessing),
         }
         typer.echo(json.dumps(payload, default=list))
         return
     console.print(Syntax(dump_config(config), "yaml", theme="ansi_dark"))
     console.print(_parameter_table(parameters))
+    console.print(
+        f"GFLOPs per view ({config.data.num_frames} frames at {config.data.input_size}px, adapters included): {gflops}",
+        highlight=False,
+    )
     console.print(input_line(model.backbone.preprocessing))
 
 

@@ -28,8 +28,12 @@ def _recipe(tmp_path, text: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize(("recipe", "trainable"), [("fewshot.yaml", 1_744_000), ("base2novel.yaml", 8_712_192)])
-def test_dry_run_json_of_shipped_recipes_has_the_exact_counts(recipe, trainable):
+# GFLOPs per view, 8x224: ViT-B/16's 8 x 17.563 plus the adapters' multiply-adds on 8 x 197 tokens
+# (r = 128 on 5 blocks: 1.697; r = 256 on 12 blocks: 8.720)
+@pytest.mark.parametrize(
+    ("recipe", "trainable", "gflops"), [("fewshot.yaml", 1_744_000, 142.204), ("base2novel.yaml", 8_712_192, 149.227)]
+)
+def test_dry_run_json_of_shipped_recipes_has_the_exact_counts(recipe, trainable, gflops):
     result = runner.invoke(app, ["train", str(RECIPES / recipe), "model.pretrained=none", "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -37,6 +41,7 @@ def test_dry_run_json_of_shipped_recipes_has_the_exact_counts(recipe, trainable)
     assert parameters["trainable"] == trainable
     assert parameters["trainable_percent"] == pytest.approx(100 * trainable / parameters["total"], abs=1e-3)
     assert parameters["trainable_percent_of_backbone"] == pytest.approx(100 * trainable / parameters["backbone"], abs=1e-3)
+    assert payload["gflops_per_view"] == pytest.approx(gflops, abs=1e-3)
     assert payload["config"]["model"]["pretrained"] == "none"
     assert payload["preprocessing"]["size"] == 224
 
@@ -47,7 +52,7 @@ def test_dry_run_table_shows_config_and_parameter_split(tmp_path, tiny_backbone_
     assert result.exit_code == 0, result.output
     per_block = 64 * 16 + 16 + 16 * 64 + 64 + 16 * 16 + 16 + 64 * 16 + 16 + 16 * 64 + 64 + 3 * 64 + 64
     assert f"{per_block:,}" in result.stdout
-    for part in ("text_down", "shared", "temporal_up", "trainable", "frozen backbone", "share of backbone", "bottleneck: 16"):
+    for part in ("text_down", "shared", "temporal_up", "trainable", "frozen backbone", "share of backbone", "GFLOPs per view", "bottleneck: 16"):
         assert part in result.stdout
 
 
