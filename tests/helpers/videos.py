@@ -84,6 +84,7 @@ def write_video(
     encoder_options: dict[str, str] | None = None,
     frame_ticks: list[int] | None = None,
     display_rotation: int = 0,
+    last_frame_seconds: float | None = None,
 ) -> Path:
     """Encode `num_frames` index-coded frames of `size` (h, w); the codec follows the suffix.
 
@@ -95,7 +96,8 @@ def write_video(
     `frame_ticks` gives each frame's presentation time in 1/fps units (default 0, 1, 2, ...);
     an AVI muxer fills gaps with empty chunks that its header counts as frames.
     `display_rotation` stores a display matrix turning the frames counter-clockwise by that many
-    degrees when shown, as phones record portrait video.
+    degrees when shown, as phones record portrait video. `last_frame_seconds` shows the last
+    frame that long (a slideshow's or screen recording's still), where the container stores it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,12 +120,17 @@ def write_video(
             stream.codec_context.max_b_frames = b_frames
         if display_rotation:
             stream.set_display_rotation(display_rotation)
+        packets = []
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_pattern(index, size), format="rgb24")
             if frame_ticks is not None:
                 frame.pts, frame.time_base = frame_ticks[index], Fraction(1, fps)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+            packets += stream.encode(frame)
+        packets += stream.encode()
+        if last_frame_seconds is not None:
+            last = max(packets, key=lambda packet: packet.pts)
+            last.duration = int(Fraction(last_frame_seconds) / last.time_base)
+        container.mux(packets)
     return path
 
 

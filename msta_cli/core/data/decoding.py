@@ -15,7 +15,7 @@ import av
 import torch
 
 from msta_cli.core.data.pyav_reader import PyAVReader, main_video_stream
-from msta_cli.core.data.readers import Reader, VideoError, VideoReader, as_video_error, first_line
+from msta_cli.core.data.readers import Held, Reader, VideoError, VideoReader, as_video_error, first_line
 from msta_cli.core.errors import InputError
 
 __all__ = ["BACKENDS", "VideoError", "VideoReader", "decord_available", "open_video", "resolve_backend"]
@@ -61,7 +61,7 @@ def open_video(
     path = Path(path)
     backend = resolve_backend(backend)
     if not path.is_file():
-        raise VideoError(path, "file not found")
+        raise VideoError(path, "not a file (a folder)" if path.is_dir() else "file not found")
     if path.stat().st_size == 0:
         raise VideoError(path, "empty file (0 bytes)")
     container = _open_container(path)
@@ -73,7 +73,7 @@ def open_video(
                 reader: Reader = PyAVReader(path, container, header.fps, size, num_threads)
             else:
                 container.close()
-                reader = _DecordReader(path, header.fps, size, num_threads)
+                reader = _open_decord(path, header, size, num_threads)
     except BaseException:
         container.close()
         raise
@@ -88,17 +88,17 @@ def _damage(header: _Header, reader: Reader) -> str | None:
     """Why a file that opened cannot give the frames it should, if it cannot."""
     if reader.num_frames == 0:
         return "no frames"
-    if header.declared_frames > reader.held_frames:
-        return f"damaged: header declares {header.declared_frames} frames, file holds {reader.held_frames}"
+    held = reader.held
+    if header.declared_frames > held.frames:
+        return f"damaged: header declares {header.declared_frames} frames, file holds {held.frames}"
     # WebM and MKV state no frame count, only a duration; a file cut short keeps it. The
-    # tolerance (5% and half a second) leaves room for the last frame's display time and for a
-    # frame rate that is only an estimate (variable rates, millisecond time bases).
-    missing_seconds = header.declared_seconds - reader.held_frames / header.fps
-    if missing_seconds > 0.05 * header.declared_seconds + 0.5:
+    # tolerance (5% and half a second) leaves room for a last frame whose display time the file
+    # does not state and for millisecond time bases.
+    if header.declared_seconds - held.seconds > 0.05 * header.declared_seconds + 0.5:
         expected = round(header.declared_seconds * header.fps)
         return (
             f"damaged: header declares {header.declared_seconds:.2f} s (about {expected} frames), "
-            f"file holds {reader.held_frames}"
+            f"file holds {held.seconds:.2f} s ({held.frames} frames)"
         )
     return None
 
@@ -178,21 +178,41 @@ def _shrunk(height: int, width: int, max_short_side: int | None) -> tuple[int, i
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def _open_decord(path: Path, header: _Header, size: tuple[int, int] | None, num_threads: int) -> Reader:
+    """decord's reader; where decord cannot open a file, PyAV's checks say why if they can
+    (decord's own message is a C++ assertion such as "Cannot create buffer source")."""
+    try:
+        return _DecordReader(path, header, size, num_threads)
+    except VideoError as decord_error:
+        with _open_container(path) as container:
+            problem = _damage(header, PyAVReader(path, container, header.fps, None, 1))
+        raise VideoError(path, problem) if problem else decord_error from None
+
+
 class _DecordReader(Reader):
     def __init__(
-        self, path: Path, fps: float, size: tuple[int, int] | None, num_threads: int
+        self, path: Path, header: _Header, size: tuple[int, int] | None, num_threads: int
     ) -> None:
         import decord
 
-        height, width = size or (-1, -1)
         self._error_types = (decord.DECORDError, RuntimeError)
         try:
+            if size is not None and _turned_sideways(decord.VideoReader(str(path)), header):
+                # decord 0.6 turns a phone video upright but resizes it wrongly (squashed, or an
+                # array of the wrong size), so such a video keeps its size
+                size = None
+            height, width = size or (-1, -1)
             self._video = decord.VideoReader(
                 str(path), height=height, width=width, num_threads=num_threads
             )
         except self._error_types as error:
             raise VideoError(path, f"unreadable container: {first_line(error)}") from error
-        super().__init__(path, len(self._video), fps, len(self._video))
+        count = len(self._video)
+        held = Held(count, count / header.fps)
+        if count:
+            times = self._video.get_frame_timestamp(range(count))
+            held = Held.from_timestamps(count, float(times[:, 0].min()), float(times[:, 0].max()), float(times[:, 1].max()), header.fps)
+        super().__init__(path, count, header.fps, held)
 
     def _decode(self, indices: list[int]) -> torch.Tensor:
         try:
@@ -202,3 +222,13 @@ class _DecordReader(Reader):
 
     def close(self) -> None:
         del self._video
+
+
+def _turned_sideways(video, header: _Header) -> bool:
+    """Whether decord shows the frames turned a quarter (a display rotation of 90 or 270
+    degrees, which it applies). The header gives no rotation without decoding, so the first
+    frame is decoded at full size: a cost paid only by the decord backend, on shrunk opens."""
+    if header.height == header.width:
+        return False
+    height, width = video.get_batch([0]).shape[1:3]
+    return (height, width) == (header.width, header.height)

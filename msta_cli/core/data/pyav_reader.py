@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
-from msta_cli.core.data.readers import Reader, VideoError, first_line
+from msta_cli.core.data.readers import Held, Reader, VideoError, first_line
 
 # Codecs whose bitstream marks the frames no other frame references (H.264 nal_ref_idc, HEVC
 # NAL types), so FFmpeg's skip_frame="NONREF" drops exactly those. MPEG-4 Part 2 in AVI may
@@ -59,7 +59,7 @@ class PyAVReader(Reader):
         self._size = size
         try:  # what each packet is, not its data: a long video's packets would fill memory
             packets = [
-                (_timestamp(packet), packet.dts, packet.is_keyframe, packet.is_discard)
+                (_timestamp(packet), packet.dts, packet.is_keyframe, packet.is_discard, packet.duration)
                 for packet in container.demux(self._stream)
                 if packet.size
             ]
@@ -82,11 +82,10 @@ class PyAVReader(Reader):
         # where to seek for each packet: demuxers index decoding times (MPEG-TS seeks by them)
         self._seek_times = [pts if dts is None else dts for pts, dts, *_ in packets]
         self._position_of = {pts: position for position, pts in enumerate(self._file_pts)}
-        self._keyframes = sorted({0, *(n for n, (_, _, key, _) in enumerate(packets) if key)})
-        self._display_pts = sorted(pts for pts, _, _, discarded in packets if not discarded)
-        super().__init__(
-            path, len(self._display_pts), fps, _held_frames(self._file_pts, self._stream, fps)
-        )
+        self._keyframes = sorted({0, *(n for n, (_, _, key, *_) in enumerate(packets) if key)})
+        self._display_pts = sorted(pts for pts, _, _, discarded, _ in packets if not discarded)
+        durations = [duration for *_, duration in packets]
+        super().__init__(path, len(self._display_pts), fps, _held(self._file_pts, durations, self._stream, fps))
 
     def frame_seconds(self) -> list[float]:
         if self._stream.time_base is None:
@@ -211,21 +210,20 @@ def _own_reformatter() -> VideoReformatter:
 
 def _upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
     """The frame as a player shows it. Phones store portrait video as sideways frames with a
-    display rotation (counter-clockwise degrees, which FFmpeg's players apply); decord ignores
-    it. Mirroring display matrices (almost never used for video) are not applied."""
+    display rotation (counter-clockwise degrees, which FFmpeg's players and decord 0.6 apply).
+    Mirroring display matrices (almost never used for video) are not applied."""
     turns = round(rotation / 90) % 4
     return np.rot90(rgb, turns) if turns else rgb
 
 
-def _held_frames(file_pts: list[int], stream: av.video.stream.VideoStream, fps: float) -> int:
-    """Frames the file holds data or time for: its packets, or the frame times its timestamps
-    span where that is more. An AVI's header counts the empty chunks that repeat a frame (the
-    muxer fills timestamp gaps with them) and an MP4's counts frames an edit list hides; only
-    a file cut short holds fewer than its header declares."""
+def _held(file_pts: list[int], durations: list[int | None], stream: av.video.stream.VideoStream, fps: float) -> Held:
     if not file_pts or stream.time_base is None:
-        return len(file_pts)
-    span = float((max(file_pts) - min(file_pts)) * stream.time_base) * fps
-    return max(len(file_pts), round(span) + 1)
+        return Held(len(file_pts), len(file_pts) / fps)
+    last = max(range(len(file_pts)), key=file_pts.__getitem__)
+    time_base = float(stream.time_base)
+    last_shown = durations[last] * time_base if durations[last] else 1 / fps
+    first_time, last_time = min(file_pts) * time_base, file_pts[last] * time_base
+    return Held.from_timestamps(len(file_pts), first_time, last_time, last_time + last_shown, fps)
 
 
 def _timestamp(packet: av.Packet) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -54,6 +55,9 @@ class VideoReader(Protocol):
 # decord's messages start with one or more times and C++ source locations:
 # "[19:48:05] /.../threaded_decoder.cc:292: [19:48:05] /.../threaded_decoder.cc:218: "
 _DECORD_PREFIX = re.compile(r"^(?:\[[\d:]+\] \S+:\d+: )+")
+# and FFmpeg's failures come as assertions on its return code: "Check failed:
+# avcodec_send_packet(dec_ctx_.get(), pkt.get()) >= 0 (-1094995529 vs. 0) Thread worker: ..."
+_DECORD_FFMPEG_CHECK = re.compile(r"^Check failed: .*? \((-\d+) vs\. 0\) ?(.*)$")
 
 
 @contextmanager
@@ -75,18 +79,44 @@ def first_line(error: BaseException) -> str:
     if isinstance(error, av.FFmpegError) and error.strerror:
         return error.strerror
     lines = str(error).strip().splitlines()
-    return _DECORD_PREFIX.sub("", lines[0])[:300] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    line = _DECORD_PREFIX.sub("", lines[0])
+    check = _DECORD_FFMPEG_CHECK.match(line)
+    if check:
+        try:
+            av.error.err_check(int(check.group(1)))  # raises the FFmpegError of that code
+        except av.FFmpegError as ffmpeg_error:
+            return f"{ffmpeg_error.strerror} ({check.group(2)})" if check.group(2) else ffmpeg_error.strerror
+    return line[:300]
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a file holds data or time for, shown or not, to compare with what its header
+    declares: only a file cut short holds less."""
+
+    frames: int
+    seconds: float
+
+    @classmethod
+    def from_timestamps(cls, count: int, first: float, last: float, last_end: float, fps: float) -> Held:
+        """`count` frames whose first starts at `first` and last at `last`, shown until `last_end`
+        (seconds). Frames are the packets, or the frame times the timestamps span where that is
+        more: an AVI's header counts the empty chunks that repeat a frame (the muxer fills
+        timestamp gaps with them) and an MP4's counts frames an edit list hides. Seconds run to
+        the end of the last frame, which a slideshow or screen recording shows for long."""
+        return cls(max(count, round((last - first) * fps) + 1), max(count / fps, last_end - first))
 
 
 class Reader:
     """Index checks and de-duplication shared by the backends; they implement `_decode`."""
 
-    def __init__(self, path: Path, num_frames: int, fps: float, held_frames: int) -> None:
+    def __init__(self, path: Path, num_frames: int, fps: float, held: Held) -> None:
         self.path = str(path)
         self.num_frames = num_frames
         self.fps = fps
-        # what the file holds, shown or not, to compare with the frame count its header declares
-        self.held_frames = held_frames
+        self.held = held
 
     def get_batch(self, indices: Sequence[int]) -> torch.Tensor:
         wanted = torch.as_tensor(list(indices), dtype=torch.long)

@@ -66,6 +66,7 @@ def test_a_decode_failure_mid_file_is_a_video_error(tmp_path, backend):
             reader.get_batch(range(reader.num_frames))
     assert raised.value.path == str(video)
     assert "[" not in raised.value.reason  # no error numbers or C++ source locations
+    assert "Check failed" not in raised.value.reason  # decord's assertion, told as FFmpeg's message
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -145,8 +146,8 @@ def damaged(kind: str, path):
         ("zero-byte", ".mp4", ("empty file",)),
         ("not-a-video", ".mp4", ("unreadable container",)),
         ("truncated", ".mp4", ("unreadable container",)),
-        # decord gives up while opening; PyAV finds the missing frames
-        ("truncated-faststart", ".mp4", ("unreadable container", "damaged")),
+        # decord gives up while opening with a C++ assertion; PyAV's checks then say why
+        ("truncated-faststart", ".mp4", ("damaged: header declares 32 frames, file holds",)),
         ("damaged-avi", ".avi", ("damaged: header declares 32 frames, file holds",)),
     ],
 )
@@ -162,6 +163,28 @@ def test_bad_videos_raise_video_error_with_path_and_reason(
     assert error.path == str(path)
     assert error.reason.startswith(reasons)
     assert str(error) == f"{path}: {error.reason}"
+
+
+@pytest.mark.skipif("decord" not in BACKENDS, reason="decord is not installed")
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_decord_never_squashes_a_phone_video_it_shrinks(tmp_path, rotation):
+    """decord 0.6 turns a rotated video upright but resizes it wrongly, so a sideways one keeps
+    its size: upright, the same frames as PyAV's, only not shrunk."""
+    rotated = write_video(tmp_path / "rotated.mp4", 6, size=(32, 64), display_rotation=rotation)
+    with open_video(rotated, "pyav") as reference, open_video(rotated, "decord", max_short_side=16) as shrunk:
+        expected, frames = reference.get_batch([0, 4]), shrunk.get_batch([0, 4])
+    if rotation == 180:
+        assert frames.shape[1:3] == (16, 32)
+    else:
+        assert frames.shape == expected.shape == (2, 64, 32, 3)
+        assert (frames.int() - expected.int()).abs().float().mean() < 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_folder_named_like_a_video_is_not_a_file(tmp_path, backend):
+    (tmp_path / "clip.mp4").mkdir()
+    with pytest.raises(VideoError, match="not a file"):
+        open_video(tmp_path / "clip.mp4", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -208,12 +231,22 @@ def test_a_matroska_file_with_a_longer_audio_track_is_not_damaged(tmp_path):
         assert reader.num_frames == 10
 
 
-def test_short_and_variable_frame_rate_matroska_files_are_not_damaged(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("suffix", [".mkv", ".avi"])
+def test_short_and_variable_frame_rate_files_are_not_damaged(tmp_path, backend, suffix):
+    """An AVI fills timestamp gaps with empty chunks that its header counts as frames."""
     ticks = [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23, 40, 41, 42, 43]
-    with open_video(write_video(tmp_path / "vfr.mkv", len(ticks), frame_ticks=ticks)) as reader:
+    with open_video(write_video(tmp_path / f"vfr{suffix}", len(ticks), frame_ticks=ticks), backend) as reader:
         assert frame_indices_of(reader.get_batch([0, 15])) == [0, 15]
-    with open_video(write_video(tmp_path / "short.mkv", 3)) as reader:
+    with open_video(write_video(tmp_path / f"short{suffix}", 3), backend) as reader:
         assert reader.num_frames == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_matroska_file_whose_last_frame_is_shown_for_long_is_not_damaged(tmp_path, backend):
+    """Its duration (4.36 s) is the time its 10 frames cover, not 10 frames' worth at 25 fps."""
+    with open_video(write_video(tmp_path / "still.mkv", 10, last_frame_seconds=4), backend) as reader:
+        assert frame_indices_of(reader.get_batch([0, 9])) == [0, 9]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

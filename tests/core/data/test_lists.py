@@ -57,6 +57,12 @@ def test_read_split(tmp_path):
         ("path,label\na.mp4,-1\n", "line 2: label '-1'"),
         ("path,label\na.mp4,one\n", "line 2: label 'one'"),
         ("path,label\na.mp4,\n", "line 2: label ''"),
+        ("path,label\na.mp4,\u00b2\n", "line 2: label '\u00b2'"),  # isdigit, but int() refuses it
+        ("path,label\na.mp4,\u0661\n", "line 2: label '\u0661'"),  # an Arabic-Indic one
+        ("path,label\na.mp4,0,\nb.mp4,1,\n", "line 2: 3 fields where the header has 2 (a trailing comma"),
+        ("path,label\na,b.mp4,0\nc,d.mp4,1\n", "line 2: 3 fields where the header has 2"),
+        ("path;label\na.mp4;0\n", "missing column(s) path, label; the header must be path,label (found 'path;label')"),
+        ("a.mp4 0\nb.mp4 1\n", "(found 'a.mp4 0'); this looks like a space-separated list such as ViFi-CLIP's"),
         ("path,label\n,1\n", "line 2: empty video path"),
         ("path,label\n", "no rows"),
         ("video,label\na.mp4,0\n", "missing column(s) path"),
@@ -71,6 +77,12 @@ def test_a_test_set_lists_each_video_once_while_a_training_list_may_repeat_one(t
     assert read_split(path, 3)["path"].tolist() == ["a.mp4", "b.mp4", "a.mp4", "gone.mp4", "gone.mp4"]
     message = "lines 2, 4: video 'a.mp4' is listed 2 times; a test set lists each video once (2 videos are repeated)"
     assert_names_file(path, lambda path: read_split(path, 3, each_video_once=True), message)
+
+
+def test_spaces_around_header_names_and_paths_are_a_spreadsheet_s_not_the_file_s(tmp_path):
+    path = write(tmp_path, "test.csv", "path , label\n a.mp4 ,0\nb.mp4,1\na.mp4 ,2\n")
+    assert read_split(path, 3)["path"].tolist() == ["a.mp4", "b.mp4", "a.mp4"]
+    assert_names_file(path, lambda path: read_split(path, 3, each_video_once=True), "lines 2, 4: video 'a.mp4'")
 
 
 @pytest.mark.parametrize("read", [read_labels, lambda path: read_split(path, 3)])
