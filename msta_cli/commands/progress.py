@@ -42,6 +42,8 @@ class TrainingReporter:
             self._stop()
             model = " ".join(part for part in (event["method"], event["run"]) if part)
             self.console.print(f"evaluating {model} on {event['split']}")
+        elif kind == "failed_videos":
+            self._failed_videos(event)
         elif kind == "epoch" and event["unreadable"] > self.unreadable:
             self.unreadable = event["unreadable"]
             self.console.print(
@@ -49,6 +51,18 @@ class TrainingReporter:
                 "so far; training goes on without them (all listed in problems.csv)[/]",
                 soft_wrap=True, highlight=False,
             )
+
+    def _failed_videos(self, event: dict) -> None:
+        scored = event["videos"] - event["failed"]
+        message = (
+            f"{event['split']}: {event['failed']:,} of {event['videos']:,} test videos could not be read; "
+            f"top-1 and the other accuracies are over the {scored:,} scored (each failure is listed in {event['problems']})"
+        )
+        unscored = event["unscored_classes"]
+        if unscored:
+            names = ", ".join(repr(name) for name in unscored[:5]) + (f" and {len(unscored) - 5} more" if len(unscored) > 5 else "")
+            message += f"; no video of {names} could be scored, so mean_class leaves {'it' if len(unscored) == 1 else 'them'} out"
+        self.console.print(f"[yellow]{message}[/]", soft_wrap=True, highlight=False)
 
     def _start(self, event: dict) -> None:
         total = event["steps_per_epoch"] * event["epochs"]

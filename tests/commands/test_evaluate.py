@@ -74,6 +74,8 @@ def test_unreadable_test_videos_are_listed_and_counted(tmp_path, colour_dataset,
     summary = pd.read_csv(tmp_path / "out" / "results.csv").iloc[0]
     assert (summary["videos"], summary["scored"], summary["failed"]) == (4, 3, 1)
     assert pd.read_csv(tmp_path / "out" / "eval_problems.csv")["path"].tolist() == ["gone.mp4"]
+    assert "test: 1 of 4 test videos could not be read; top-1 and the other accuracies are over the 3 scored" in result.output
+    assert f"each failure is listed in {tmp_path / 'out' / 'eval_problems.csv'}" in result.output
 
 
 @pytest.fixture

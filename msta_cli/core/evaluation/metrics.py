@@ -33,10 +33,16 @@ class SetScores:
         return 100.0 * float((ranked == self.labels[:, None]).any(axis=1).mean()) if len(self.labels) else float("nan")
 
     def mean_class_accuracy(self) -> float:
-        """Mean over classes that have test videos, so class imbalance cannot hide a weak class."""
+        """Mean over classes with a scored video, so class imbalance cannot hide a weak class."""
         per_class = self.per_class()
-        present = per_class[per_class["videos"] > 0]
+        present = per_class[per_class["scored"] > 0]
         return float(present["accuracy"].mean()) if len(present) else float("nan")
+
+    def unscored_classes(self) -> list[str]:
+        """Classes with test videos none of which could be scored: no accuracy, and left out of
+        the mean over classes, which a reader of the table must be told."""
+        per_class = self.per_class()
+        return per_class[(per_class["videos"] > 0) & (per_class["scored"] == 0)]["name"].tolist()
 
     def summary(self) -> dict:
         return {
@@ -51,13 +57,18 @@ class SetScores:
         }
 
     def per_class(self) -> pd.DataFrame:
+        """Each class's listed, scored and failed videos, and its accuracy over the scored ones."""
         correct = self.predictions == self.labels
         classes = np.arange(len(self.class_names))
-        videos = np.bincount(self.labels, minlength=len(classes))
+        scored = np.bincount(self.labels, minlength=len(classes))
+        failed = np.bincount(np.array([label for *_, label in self.failures], dtype=np.int64), minlength=len(classes))
         hits = np.bincount(self.labels[correct], minlength=len(classes))
         with np.errstate(invalid="ignore", divide="ignore"):
-            accuracy = np.where(videos > 0, 100.0 * hits / np.maximum(videos, 1), np.nan)
-        return pd.DataFrame({"id": classes, "name": self.class_names, "videos": videos, "correct": hits, "accuracy": accuracy.round(2)})
+            accuracy = np.where(scored > 0, 100.0 * hits / np.maximum(scored, 1), np.nan)
+        return pd.DataFrame({
+            "id": classes, "name": self.class_names, "videos": scored + failed, "scored": scored,
+            "failed": failed, "correct": hits, "accuracy": accuracy.round(2),
+        })
 
     def confusion(self) -> pd.DataFrame:
         """Rows: true class, columns: predicted class, cells: video counts."""

@@ -50,6 +50,12 @@ def evaluate_model(
         scores = evaluate_set(model, config, eval_set, views, device, world)
         if world.is_main:
             write_set_files(directory, scores)
+        if scores.failures:
+            on_event({
+                "event": "failed_videos", "split": eval_set.name, "failed": len(scores.failures),
+                "videos": len(scores.paths) + len(scores.failures), "unscored_classes": scores.unscored_classes(),
+                "problems": str(set_file(directory, scores.name, EVAL_PROBLEMS)),
+            })
         rows.append({
             "method": method, "run": label, **scores.summary(), "views": f"{views.clips}x{views.crops}",
             "gflops_per_view": gflops, "trainable": parameters["trainable"], "total": parameters["total"],

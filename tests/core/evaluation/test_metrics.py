@@ -35,6 +35,16 @@ def test_a_tie_ranks_the_predicted_class_first_in_every_table():
     assert (table["top1"] == "c5").all() and table["correct"].all()
 
 
+def test_a_class_none_of_whose_videos_could_be_scored_is_named_not_averaged_silently():
+    """Both videos of class b failed: the mean over classes covers a and c only, and says so."""
+    scores = SetScores("test", ["a", "b", "c"], ["v0", "v1"], np.array([0, 2]), np.eye(3)[[0, 2]], [("v2", "empty file", 1), ("v3", "gone", 1)])
+    assert scores.mean_class_accuracy() == 100.0
+    assert scores.unscored_classes() == ["b"]
+    assert scores.per_class().loc[1, ["videos", "scored", "failed"]].tolist() == [2, 0, 2]
+    assert np.isnan(scores.per_class().loc[1, "accuracy"])
+    assert _scores().unscored_classes() == []
+
+
 def test_summary_counts_failed_videos_once():
     summary = _scores().summary()
     assert (summary["videos"], summary["scored"], summary["failed"]) == (5, 4, 1)
@@ -52,7 +62,9 @@ def test_confusion_per_class_and_predictions_table():
     confusion = scores.confusion()
     assert confusion.loc["c", "a"] == 1 and confusion.loc["c", "c"] == 1 and confusion.to_numpy().sum() == 4
     per_class = scores.per_class()
-    assert per_class["correct"].tolist() == [1, 0, 1] and per_class["videos"].tolist() == [1, 1, 2]
+    assert per_class["correct"].tolist() == [1, 0, 1]
+    # v4 of class b failed: listed, not scored
+    assert per_class[["videos", "scored", "failed"]].values.tolist() == [[1, 1, 0], [2, 1, 1], [2, 2, 0]]
     table = scores.predictions_table(k=2)
     assert table.loc[1, "top1"] == "a" and table.loc[1, "score2"] == pytest.approx(0.4)
     assert table.loc[4, "path"] == "v4" and table.loc[4, "error"] == "empty file"
