@@ -111,7 +111,9 @@ class TrainTransform:
 @dataclass
 class TestTransform:
     """Deterministic test views: short side resized to `size`, then 1 centre crop or 3 crops
-    along the long side (start, centre, end), normalised with the backbone's mean and std."""
+    along the long side (start, centre, end), normalised with the backbone's mean and std.
+    Resizes are bilinear, as in TSN-style video pipelines (ViFi-CLIP's), whatever image
+    interpolation the backbone's preprocessing config names."""
 
     mean: Sequence[float]
     std: Sequence[float]
