@@ -123,7 +123,10 @@ class VideoClipDataset(Dataset):
         """Training positions of the next samples read, in this process and in its workers."""
         self._epoch.fill_(epoch)
 
-    def __getitem__(self, index: int) -> Clip | VideoFailure:
+    def __getitem__(self, index: int | None) -> Clip | VideoFailure | None:
+        """Sample `index`'s clip(s); None for a sampler's padding slot (sharding.ShardedSampler)."""
+        if index is None:
+            return None
         path = self.paths[index]
         try:
             with open_video(self.video_root / path, self.backend, 1, self.max_short_side) as reader:
@@ -148,8 +151,9 @@ class VideoClipDataset(Dataset):
         return [sampling.dense_train_indices(video_frames, length, self.stride, generator)]
 
 
-def collate_clips(items: list[Clip | VideoFailure]) -> ClipBatch:
-    """Stack the good clips (zero-padding mixed resolutions) and list the failures."""
+def collate_clips(items: list[Clip | VideoFailure | None]) -> ClipBatch:
+    """Stack the good clips (zero-padding mixed resolutions) and list the failures; padding
+    slots (None) hold nothing."""
     clips = [item for item in items if isinstance(item, Clip)]
     failures = [item for item in items if isinstance(item, VideoFailure)]
     if not clips:

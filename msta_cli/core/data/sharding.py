@@ -12,12 +12,13 @@ import torch
 from torch.utils.data import Sampler
 
 
-class ShardedSampler(Sampler[int]):
+class ShardedSampler(Sampler[int | None]):
     """Seeded per-epoch order, padded to a multiple of the world size, sharded by rank.
 
-    Padding cycles through the order, as often as it takes (fewer samples than ranks too), so
-    every rank gets the same number and runs the same number of steps: DDP's collectives hang
-    otherwise. Evaluation drops the repeats by sample index after gathering.
+    Padding slots are None (fewer samples than ranks too), so every rank gets the same number
+    of slots and runs the same number of steps (DDP's collectives hang otherwise), while no
+    sample is read twice: the dataset returns nothing for a slot, and a repeated sample would
+    weigh double in training and make the number of processes change the result.
     """
 
     def __init__(self, size: int, rank: int = 0, world_size: int = 1, shuffle: bool = True, seed: int = 0):
@@ -34,17 +35,17 @@ class ShardedSampler(Sampler[int]):
         self.epoch = epoch
         self.start = start
 
-    def shard(self) -> list[int]:
+    def shard(self) -> list[int | None]:
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.size, generator=generator).tolist()
+            order: list[int | None] = torch.randperm(self.size, generator=generator).tolist()
         else:
             order = list(range(self.size))
         per_rank = -(-self.size // self.world_size)
-        padded = [order[i % self.size] for i in range(per_rank * self.world_size)]
+        padded = order + [None] * (per_rank * self.world_size - self.size)
         return padded[self.rank :: self.world_size]
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int | None]:
         return iter(self.shard()[self.start :])
 
     def __len__(self) -> int:
