@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from signal import Signals
 from typing import NoReturn, Optional
 
 import typer
@@ -24,7 +25,7 @@ from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import set_views
 from msta_cli.core.evaluation.runner import require_scored
 from msta_cli.core.model import create_model, gflops_per_view, parameter_summary
-from msta_cli.core.protocols import plan_runs, prepare_protocol, run_protocol
+from msta_cli.core.protocols import plan_runs, prepare_protocol, resume_command, run_protocol
 from msta_cli.core.training.distributed import Distributed, barrier, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import new_run_directory, resume_config
 from msta_cli.core.training.trainer import batching
@@ -53,7 +54,7 @@ def train(
         raise InputError("--json prints the --dry-run result; add --dry-run, or drop --json")
     config = _load(recipe, overrides, resume)
     if dry_run:
-        _dry_run(config, json_output)
+        _dry_run(config, json_output, max(nproc, 1))
         return
     if nproc:
         _launch_torchrun(config, nproc, recipe, overrides, resume)
@@ -110,7 +111,13 @@ def _launch_torchrun(config: Config, nproc: int, recipe: Path | None, overrides:
     arguments = ["--resume", str(resume), *overrides] if resume else [str(recipe), *own, f"output_dir={run_dir}"]
     launcher = ["--standalone", f"--nproc-per-node={nproc}", "-m", "msta_cli", "train", *arguments]
     console.print(" ".join(["torchrun", *launcher]), highlight=False)
-    raise typer.Exit(_torchrun(launcher))
+    code = _torchrun(launcher)
+    if code not in (0, EXIT_BAD_INPUT):  # a crash, a kill or Ctrl-C: the processes may not have said how to go on
+        stderr.print(
+            f"the run keeps what its last checkpoint saved; continue it with: {resume_command(run_dir, Distributed(world_size=nproc))}",
+            highlight=False, soft_wrap=True,
+        )
+    raise typer.Exit(code)
 
 
 def _torchrun(arguments: list[str]) -> int:
@@ -118,18 +125,29 @@ def _torchrun(arguments: list[str]) -> int:
     try:
         run(parse_args(arguments))
     except ChildFailedError as error:
-        failure = error.failures.get(0) or error.get_first_failure()[1]
+        rank, first = error.get_first_failure()
+        if rank != 0 or first.exitcode < 0:
+            # Rank 0 prints its own errors; a crash elsewhere ends in the other processes'
+            # tracebacks of a lost connection, so name the process that stopped first.
+            stderr.print(f"[bold red]process {rank} stopped first[/] ({_exit_reason(first.exitcode)}); its error is above", highlight=False)
+        failure = error.failures.get(0) or first
         return failure.exitcode if failure.exitcode > 0 else EXIT_FAILURE
-    except SignalException:  # Ctrl-C: the processes save a checkpoint and say how to resume
+    except SignalException as signal:
+        stderr.print(f"stopped by {signal.sigval.name}", highlight=False)
         return EXIT_FAILURE
     return 0
 
 
-def _dry_run(config: Config, json_output: bool) -> None:
+def _exit_reason(exit_code: int) -> str:
+    return f"killed by {Signals(-exit_code).name}" if exit_code < 0 else f"exit code {exit_code}"
+
+
+def _dry_run(config: Config, json_output: bool, processes: int) -> None:
     """Build the model and run the input checks a real run makes before reading data (device,
-    batch split for one process, test views, input size), so that a dry run that passes can start."""
+    batch split for the processes --nproc names, test views, input size), so that a dry run that
+    passes can start."""
     resolve_device(config.run.device)
-    batching(config, Distributed(world_size=1))
+    batching(config, Distributed(world_size=processes))
     for eval_set in config.eval.sets:
         set_views(config, eval_set)
     model = create_model(config)

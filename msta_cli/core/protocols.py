@@ -55,6 +55,11 @@ class PlannedRun:
     data: TrainingData
 
 
+def resume_command(run_dir: Path, world: Distributed) -> str:
+    """The command that continues a stopped run: with as many processes, which a resume needs."""
+    return f"msta train --resume {run_dir}" + (f" --nproc {world.world_size}" if world.world_size > 1 else "")
+
+
 def plan_runs(config: Config, run_dir: Path, world: Distributed, resume: bool = False) -> list[PlannedRun]:
     """Every training run of the protocol, with its lists read and every input checked up front,
     so that bad input exits with 2 and leaves nothing behind. `--nproc` calls it in the launching
@@ -146,7 +151,7 @@ def run_protocol(
             outcome = train_run(run.config, run.directory, run.data, world, device, step == CONTINUE, on_event)
         except Interrupted as stop:  # the whole protocol resumes from its top folder, not a run's own
             which = f"{run.label}: " if run.label else ""
-            raise Interrupted(f"{which}{stop}. Resume with: msta train --resume {run_dir}") from None
+            raise Interrupted(f"{which}{stop}. Resume with: {resume_command(run_dir, world)}") from None
         model = outcome.model
         if config.eval.model_selection != "last":
             load_adapter(model, run.directory / CHECKPOINTS / "best")

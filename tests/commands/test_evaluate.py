@@ -78,6 +78,18 @@ def test_unreadable_test_videos_are_listed_and_counted(tmp_path, colour_dataset,
     assert f"each failure is listed in {tmp_path / 'out' / 'eval_problems.csv'}" in result.output
 
 
+def test_evaluating_again_after_the_data_is_fixed_leaves_no_stale_failure_list(tmp_path, colour_dataset, tiny_backbone_name, checkpoint):
+    rows = pd.read_csv(colour_dataset / "test.csv").iloc[:2]
+    broken = pd.concat([rows, pd.DataFrame({"path": ["gone.mp4"], "label": [0]})])
+    for name, split in (("broken", broken), ("fixed", rows)):
+        split.to_csv(tmp_path / "t.csv", index=False)
+        sets = [{"name": "test", "split": str(tmp_path / "t.csv"), "labels": "labels.csv"}]
+        recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name, eval={"sets": sets}))
+        result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", recipe, "--output", str(tmp_path / "out")])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "out" / "eval_problems.csv").exists() == (name == "broken")
+
+
 @pytest.fixture
 def without_dataset_yaml(tmp_path, colour_dataset):
     """The colour dataset without its dataset.yaml: the folder itself is taken as the video root, but

@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
@@ -402,6 +405,43 @@ def test_torchrun_gets_the_output_dir_once(tmp_path, colour_dataset, tiny_backbo
     assert sum(argument.startswith("output_dir=") for argument in launched[0]) == 1
 
 
+def _failed(**exit_codes: int) -> ChildFailedError:
+    """torchrun's report of processes that stopped, rank 1 first: {"rank0": 1, "rank1": -9}."""
+    failures = {int(name[4:]): ProcessFailure(int(name[4:]), 100 + n, code, "/nonexistent") for n, (name, code) in enumerate(exit_codes.items())}
+    for rank, failure in failures.items():
+        failure.timestamp = 10 if rank == 1 else 20
+    return ChildFailedError("msta_cli", failures)
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "lines"),
+    [
+        (_failed(rank0=1, rank1=-9), 1, ["process 1 stopped first (killed by SIGKILL); its error is above"]),
+        (_failed(rank1=1), 1, ["process 1 stopped first (exit code 1); its error is above"]),
+        (_failed(rank0=1), 1, []),  # rank 0's own error: it printed it
+        (SignalException("interrupted", signal.SIGINT), 1, ["stopped by SIGINT"]),
+        (_failed(rank0=2), 2, None),  # an input error rank 0 printed: no resume hint
+    ],
+)
+def test_a_process_that_stops_the_run_is_named_with_the_command_that_continues_it(
+    tmp_path, colour_dataset, tiny_backbone_name, monkeypatch, stop, code, lines
+):
+    def fail(arguments):
+        raise stop
+
+    monkeypatch.setattr(train_command, "run", fail)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
+    result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}", "--nproc", "2"])
+    assert result.exit_code == code
+    message = " ".join(result.stderr.split())
+    hint = f"continue it with: msta train --resume {tmp_path / 'run'} --nproc 2"
+    assert (hint in message) == (lines is not None)
+    for line in lines or []:
+        assert line in message
+    if lines == []:
+        assert "stopped first" not in message
+
+
 def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path, colour_dataset, tiny_backbone_name):
     sets = [{"name": name, "split": "test.csv", "labels": "labels.csv"} for name in ("base", "novel")]
     recipe = tiny_recipe(colour_dataset, tiny_backbone_name, protocol={"kind": "base2novel", "seeds": [1]}, optim={"epochs": 1},
@@ -468,6 +508,7 @@ def test_torchrun_prints_an_input_error_once_and_no_process_traceback(tmp_path, 
         (["eval.views=3x"], "override eval.views=3x: 'eval.views' must be CLIPSxCROPS"),
         (["data.input_size=64"], "data.input_size 64 does not match the input size of model.backbone"),
         (["adapter.bottleneck=0"], "'adapter.bottleneck' must be at least 1"),
+        (["optim.batch_size=4", "optim.micro_batch_size=4", "--nproc", "2"], "optim.batch_size 4 is not a multiple of micro_batch_size 4 x 2 processes"),
     ],
 )
 def test_dry_run_refuses_what_the_real_run_refuses(tmp_path, tiny_backbone_name, overrides, message):
@@ -477,6 +518,15 @@ def test_dry_run_refuses_what_the_real_run_refuses(tmp_path, tiny_backbone_name,
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("rank", "printed"), [("0", True), ("1", False)])
+def test_under_torchrun_only_rank_0_prints_an_input_error(tmp_path, monkeypatch, rank, printed):
+    """Every process meets the recipe's error; printed by each, it showed once per GPU."""
+    monkeypatch.setenv("RANK", rank)
+    result = runner.invoke(app, ["train", _recipe(tmp_path, ""), "optim.lrr=1"])
+    assert result.exit_code == 2
+    assert ("unknown key" in result.stderr) == printed and (result.stderr == "") != printed
 
 
 def test_json_without_dry_run_is_refused(tmp_path):

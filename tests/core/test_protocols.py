@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from msta_cli.core.config import load_config
-from msta_cli.core.protocols import prepare_protocol, run_protocol
+from msta_cli.core.protocols import prepare_protocol, resume_command, run_protocol
 from msta_cli.core.training.distributed import Distributed
 from msta_cli.core.training.trainer import Interrupted
 from tests.helpers.datasets import tiny_recipe, write_recipe
@@ -28,3 +28,9 @@ def test_an_interrupted_protocol_run_says_to_resume_the_protocols_folder(tmp_pat
     with pytest.raises(Interrupted) as stopped:
         run_protocol(config, run_dir, runs, world, torch.device("cpu"), on_event=interrupt)
     assert str(stopped.value) == f"seed1: interrupted at step 2; saved. Resume with: msta train --resume {run_dir}"
+
+
+def test_the_resume_command_starts_as_many_processes_as_the_run_had(tmp_path):
+    """A resume with another process count is refused, so the printed command must match."""
+    assert resume_command(tmp_path / "run", Distributed()) == f"msta train --resume {tmp_path / 'run'}"
+    assert resume_command(tmp_path / "run", Distributed(1, 4, 1)) == f"msta train --resume {tmp_path / 'run'} --nproc 4"

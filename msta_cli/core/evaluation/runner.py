@@ -70,8 +70,11 @@ def write_set_files(directory: Path, scores: SetScores) -> None:
     write_table(set_file(directory, scores.name, "predictions.csv"), scores.predictions_table())
     write_table(set_file(directory, scores.name, "per_class.csv"), scores.per_class())
     write_table(set_file(directory, scores.name, "confusion.csv"), scores.confusion().reset_index())
+    problems = set_file(directory, scores.name, EVAL_PROBLEMS)
     if scores.failures:
-        write_table(set_file(directory, scores.name, EVAL_PROBLEMS), pd.DataFrame(scores.failures, columns=["path", "reason", "label"]))
+        write_table(problems, pd.DataFrame(scores.failures, columns=["path", "reason", "label"]))
+    else:  # an earlier evaluation's, before the data was fixed, would list failures that are gone
+        problems.unlink(missing_ok=True)
 
 
 def set_file(directory: Path, split: str, name: str) -> Path:
