@@ -127,8 +127,8 @@ def checkpoint_selection(directory: str | Path) -> str | None:
 
 
 def checkpoint_sampling(directory: str | Path) -> ClipSampling | None:
-    """The test-clip sampling recorded in the checkpoint (adapter exports), or None (older
-    exports and in-run checkpoints, whose run's config.yaml says it)."""
+    """The test-clip sampling recorded in the checkpoint (training checkpoints and adapter
+    exports), or None (those of msta versions that did not record it)."""
     config = _read_config(Path(directory))
     return recorded_sampling(config, f"{Path(directory) / CONFIG_FILE}:") if "num_frames" in config else None
 

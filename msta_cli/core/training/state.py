@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from msta_cli.core.checkpoint import CONFIG_FILE, load_adapter, save_adapter
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import atomic_path
 from msta_cli.core.model import MstaModel
@@ -43,15 +44,18 @@ def save_training_checkpoint(
     progress: Progress,
     rng_states: list[dict],
     selection: str = "last",
+    sampling: ClipSampling | None = None,
 ) -> None:
     """Write into a fresh temporary folder, then swap it in, so `directory` is always whole.
 
     `rng_states` holds every rank's `rng_state()`, so each process resumes its own stream.
     `selection` says how the adapters were chosen; a best checkpoint records its epoch too.
+    `sampling` (the run's frames per clip and test clips) goes with the adapters, so a checkpoint
+    copied out of its run is still predicted and exported as it was evaluated.
     """
     staging = directory.with_name(f".{directory.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    save_adapter(model, staging, selection=selection, epoch=progress.best_epoch if selection != "last" else None)
+    save_adapter(model, staging, sampling, selection=selection, epoch=progress.best_epoch if selection != "last" else None)
     state = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),

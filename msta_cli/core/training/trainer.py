@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from msta_cli.core.config import Config, EvalSet
 from msta_cli.core.config_checks import check_input_size
 from msta_cli.core.data.dataset import VideoClipDataset, make_loader
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.data.transforms import TrainTransform
 from msta_cli.core.descriptions import descriptions_for, load_descriptions
@@ -132,7 +133,10 @@ def train_run(
         rng_states = gather_objects(rng_state(), world)
         if world.is_main:
             selection = config.eval.model_selection if name == "best" else "last"
-            save_training_checkpoint(checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states, selection=selection)
+            save_training_checkpoint(
+                checkpoints / name, model, optimizer, scheduler, scaler, progress, rng_states, selection=selection,
+                sampling=ClipSampling(config.data.num_frames, config.data.sampling, config.data.dense_stride),
+            )
         barrier(world)
 
     def record_failures() -> None:

@@ -8,7 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from msta_cli.core.checkpoint import checkpoint_sampling
 from msta_cli.core.config import Config, load_config
+from msta_cli.core.data.sampling import ClipSampling
 from msta_cli.core.data.sharding import ShardedSampler
 from msta_cli.core.errors import MstaError
 from msta_cli.core.training.distributed import Distributed
@@ -138,6 +140,15 @@ def test_only_adapters_change_and_problems_are_recorded(tmp_path, colour_dataset
     problems = pd.read_csv(tmp_path / "run" / "problems.csv")
     assert problems["path"].tolist() == ["red/missing.mp4"] and problems["reason"].str.len().min() > 0
     assert outcome.progress.global_step == 5  # 19 videos, micro-batch 2, accumulation 2
+
+
+def test_checkpoints_record_the_clips_the_run_was_evaluated_with(tmp_path, colour_dataset, tiny_backbone_name):
+    """A checkpoint copied out of its run has no config.yaml beside it: without this record
+    `msta predict` and `msta export` fell back to 8-frame segments."""
+    config = _config(tmp_path, colour_dataset, tiny_backbone_name, data={"num_frames": 3, "sampling": "dense", "dense_stride": 2}, optim={"epochs": 1})
+    _train(config, tmp_path / "run")
+    copied = shutil.copytree(tmp_path / "run" / "checkpoints" / "last", tmp_path / "copied")
+    assert checkpoint_sampling(copied) == ClipSampling(3, "dense", 2)
 
 
 def test_an_epoch_that_reads_no_video_stops_the_run_naming_the_failures(tmp_path, colour_dataset, tiny_backbone_name):
