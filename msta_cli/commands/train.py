@@ -25,10 +25,9 @@ from msta_cli.core.errors import InputError, MstaError
 from msta_cli.core.evaluation.evaluator import set_views
 from msta_cli.core.evaluation.runner import require_scored
 from msta_cli.core.model import create_model, gflops_per_view, parameter_summary
-from msta_cli.core.protocols import plan_runs, prepare_protocol, resume_command, run_protocol
+from msta_cli.core.protocols import check_recipe, plan_runs, prepare_protocol, resume_command, run_protocol
 from msta_cli.core.training.distributed import Distributed, barrier, init_distributed, resolve_device, shutdown
 from msta_cli.core.training.run_directory import new_run_directory, resume_config
-from msta_cli.core.training.trainer import batching
 
 console = Console()
 
@@ -147,7 +146,7 @@ def _dry_run(config: Config, json_output: bool, processes: int) -> None:
     batch split for the processes --nproc names, test views, input size), so that a dry run that
     passes can start."""
     resolve_device(config.run.device)
-    batching(config, Distributed(world_size=processes))
+    check_recipe(config, Distributed(world_size=processes))
     for eval_set in config.eval.sets:
         set_views(config, eval_set)
     model = create_model(config)

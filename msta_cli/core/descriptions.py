@@ -30,19 +30,24 @@ Descriptions = dict[str, ClassDescription]
 
 def load_descriptions(config: DescriptionsConfig) -> Descriptions:
     """Read whichever description source the recipe names."""
+    check_description_source(config)
+    if config.file:
+        return read_msta_descriptions(config.file)
+    return read_indexed_descriptions(config.spatial, config.temporal, read_labels(config.labels), config.labels)
+
+
+def check_description_source(config: DescriptionsConfig) -> None:
+    """The recipe names one complete source of descriptions (checked without reading files)."""
     if config.file and (config.spatial or config.temporal):
         raise InputError(
             "loss.descriptions: both `file` and the authors' `spatial`/`temporal` pair are set; "
             "keep one (set the other to null)"
         )
-    if config.file:
-        return read_msta_descriptions(config.file)
-    if config.spatial and config.temporal and config.labels:
-        return read_indexed_descriptions(config.spatial, config.temporal, read_labels(config.labels), config.labels)
-    raise InputError(
-        "loss.descriptions: set either `file` (msta format) or all of `spatial`, `temporal` and `labels` "
-        "(the authors' index-keyed files and the labels.csv they index), or set loss.consistency_weight=0"
-    )
+    if not config.file and not (config.spatial and config.temporal and config.labels):
+        raise InputError(
+            "loss.descriptions: set either `file` (msta format) or all of `spatial`, `temporal` and `labels` "
+            "(the authors' index-keyed files and the labels.csv they index), or set loss.consistency_weight=0"
+        )
 
 
 def read_msta_descriptions(path: str | Path) -> Descriptions:
@@ -126,7 +131,10 @@ def _read_json_object(path: str | Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         where = "" if Path(path).is_absolute() else " (a relative path is read from the current folder, not from data.root)"
-        raise InputError(f"{path}: description file not found{where}") from None
+        raise InputError(
+            f"{path}: description file not found{where}; point loss.descriptions at your files, "
+            "or train without the consistency loss: loss.consistency_weight=0"
+        ) from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder; give the description file inside it") from None
     except UnicodeDecodeError as error:

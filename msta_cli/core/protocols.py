@@ -19,7 +19,7 @@ import torch
 from msta_cli.core.checkpoint import load_adapter
 import msta_cli
 from msta_cli.core.config import Config, config_to_dict, dump_config
-from msta_cli.core.descriptions import descriptions_for, load_descriptions
+from msta_cli.core.descriptions import check_description_source, descriptions_for, load_descriptions
 from msta_cli.core.errors import InputError
 from msta_cli.core.files import write_text_atomic
 from msta_cli.core.evaluation.evaluator import check_eval_sets
@@ -39,7 +39,7 @@ from msta_cli.core.training.run_directory import (
 )
 from msta_cli.core.training.state import restore_checkpoint
 from msta_cli.core.training.trainer import Interrupted, batching, train_run
-from msta_cli.core.training.training_data import TrainingData, load_training_data
+from msta_cli.core.training.training_data import TrainingData, check_model_selection, load_training_data
 
 RESULTS = "results.csv"
 ZERO_SHOT_INPUTS = "inputs.json"  # in zero-shot/: what its rows were scored with
@@ -60,20 +60,30 @@ def resume_command(run_dir: Path, world: Distributed) -> str:
     return f"msta train --resume {run_dir}" + (f" --nproc {world.world_size}" if world.world_size > 1 else "")
 
 
+def check_recipe(config: Config, world: Distributed) -> None:
+    """What a recipe must get right whatever its data holds, checked without reading any: the
+    batch split over the processes, the sets a protocol reports, a source of descriptions for
+    the consistency loss, and where best-on-val validates. `train --dry-run` runs it too."""
+    batching(config, world)
+    names = [eval_set.name for eval_set in config.eval.sets]
+    if config.protocol.kind == "base2novel" and not {"base", "novel"} <= set(names):
+        raise InputError(
+            f"protocol.kind base2novel reports base, novel and their harmonic mean: eval.sets needs "
+            f"sets named base and novel (this recipe has {', '.join(names)})"
+        )
+    if config.loss.consistency_weight:
+        check_description_source(config.loss.descriptions)
+    check_model_selection(config)
+
+
 def plan_runs(config: Config, run_dir: Path, world: Distributed, resume: bool = False) -> list[PlannedRun]:
     """Every training run of the protocol, with its lists read and every input checked up front,
     so that bad input exits with 2 and leaves nothing behind. `--nproc` calls it in the launching
     process too, with `world` standing for the processes it is about to start."""
     if resume:
         check_world_size(run_dir, world.world_size)
-    batching(config, world)
+    check_recipe(config, world)
     kind = config.protocol.kind
-    names = [eval_set.name for eval_set in config.eval.sets]
-    if kind == "base2novel" and not {"base", "novel"} <= set(names):
-        raise InputError(
-            f"protocol.kind base2novel reports base, novel and their harmonic mean: eval.sets needs "
-            f"sets named base and novel (this recipe has {', '.join(names)})"
-        )
     if kind == "base2novel":
         variants = [(f"seed{seed}", {"seed": seed}) for seed in config.protocol.seeds]
     elif kind == "fewshot":

@@ -51,7 +51,7 @@ def test_dry_run_json_of_shipped_recipes_has_the_exact_counts(recipe, trainable,
 
 def test_dry_run_table_shows_config_and_parameter_split(tmp_path, tiny_backbone_name):
     recipe = _recipe(tmp_path, f"model:\n  backbone: {tiny_backbone_name}\nadapter:\n  bottleneck: 16\n  blocks: [2, 2]\n")
-    result = runner.invoke(app, ["train", recipe, "data.input_size=32", "--dry-run"], terminal_width=120)
+    result = runner.invoke(app, ["train", recipe, "data.input_size=32", "loss.consistency_weight=0", "--dry-run"], terminal_width=120)
     assert result.exit_code == 0, result.output
     per_block = 64 * 16 + 16 + 16 * 64 + 64 + 16 * 16 + 16 + 64 * 16 + 16 + 16 * 64 + 64 + 3 * 64 + 64
     assert f"{per_block:,}" in result.stdout
@@ -509,10 +509,13 @@ def test_torchrun_prints_an_input_error_once_and_no_process_traceback(tmp_path, 
         (["data.input_size=64"], "data.input_size 64 does not match the input size of model.backbone"),
         (["adapter.bottleneck=0"], "'adapter.bottleneck' must be at least 1"),
         (["optim.batch_size=4", "optim.micro_batch_size=4", "--nproc", "2"], "optim.batch_size 4 is not a multiple of micro_batch_size 4 x 2 processes"),
+        (["loss.consistency_weight=1"], "loss.descriptions: set either `file` (msta format) or all of `spatial`, `temporal` and `labels`"),
+        (["protocol.kind=fewshot", "eval.model_selection=best-on-val"], "set eval.val_split to the list its K-shot lists were drawn from"),
     ],
 )
 def test_dry_run_refuses_what_the_real_run_refuses(tmp_path, tiny_backbone_name, overrides, message):
-    text = f"model:\n  backbone: {tiny_backbone_name}\nadapter:\n  bottleneck: 16\n  blocks: [1, 2]\ndata:\n  input_size: 32\n"
+    text = (f"model:\n  backbone: {tiny_backbone_name}\nadapter:\n  bottleneck: 16\n  blocks: [1, 2]\ndata:\n  input_size: 32\n"
+            "loss:\n  consistency_weight: 0\n")
     assert runner.invoke(app, ["train", _recipe(tmp_path, text), "--dry-run"]).exit_code == 0
     result = runner.invoke(app, ["train", _recipe(tmp_path, text), *overrides, "--dry-run"])
     assert result.exit_code == 2, result.output

@@ -38,22 +38,27 @@ def load_training_data(config: Config) -> TrainingData:
     split = read_split(root / config.data.train_split, len(class_names))
     validation = None
     evaluation = config.eval
+    check_model_selection(config)
     if evaluation.model_selection == "best-on-val":
         if evaluation.val_split:
             validation = draw_validation(
                 split, class_names, root / evaluation.val_split, root / evaluation.val_labels,
                 evaluation.val_fraction, config.seed,
             )
-        elif config.protocol.kind in FIXED_SHOT_PROTOCOLS:
-            raise InputError(
-                f"eval.model_selection best-on-val: a {config.protocol.kind} run trains on exactly K videos per "
-                "class, and holding validation videos out of them would train on fewer; set eval.val_split to "
-                "the list its K-shot lists were drawn from (e.g. eval.val_split=train_1.csv for HMDB51 and "
-                "UCF101, train.csv for SSv2), whose other videos of the training classes then validate"
-            )
         else:
             split, validation = hold_out(split, evaluation.val_fraction, config.seed)
     return TrainingData(class_names, split, validation, video_root(root))
+
+
+def check_model_selection(config: Config) -> None:
+    """best-on-val in a K-shot protocol needs its validation from another list (checked without reading data)."""
+    if config.eval.model_selection == "best-on-val" and not config.eval.val_split and config.protocol.kind in FIXED_SHOT_PROTOCOLS:
+        raise InputError(
+            f"eval.model_selection best-on-val: a {config.protocol.kind} run trains on exactly K videos per "
+            "class, and holding validation videos out of them would train on fewer; set eval.val_split to "
+            "the list its K-shot lists were drawn from (e.g. eval.val_split=train_1.csv for HMDB51 and "
+            "UCF101, train.csv for SSv2), whose other videos of the training classes then validate"
+        )
 
 
 def hold_out(split: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
