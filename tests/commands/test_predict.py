@@ -207,7 +207,7 @@ def test_timeline_without_matplotlib_names_the_extra_before_any_work(setup, monk
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes the import fail
     result = _predict(setup, str(setup / "videos"), "--labels", str(setup / "labels.txt"), "--timeline")
     assert result.exit_code == 1
-    assert "the --timeline plot needs the Python package 'matplotlib'" in result.stderr and "msta[plot]" in result.stderr
+    assert "the --timeline plot needs the Python package 'matplotlib'" in result.stderr and "pip install -e '.[plot]'" in result.stderr
     assert "video(s)" not in result.stderr  # failed before the model was loaded
 
 

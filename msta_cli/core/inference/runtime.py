@@ -43,6 +43,6 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
     except ImportError:
         package = module.split(".")[0]
         raise MstaError(
-            f"{purpose} needs the Python package '{package}', which is not installed: "
-            f"pip install 'msta[{extra}]'"
+            f"{purpose} needs the Python package '{package}', which is not installed: in msta's "
+            f"folder, pip install -e '.[{extra}]' installs it with the rest of the '{extra}' extra"
         ) from None
