@@ -266,13 +266,18 @@ def test_best_checkpoint_selection_is_kept_and_labelled(tmp_path, colour_dataset
     result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={run_dir}"])
     assert result.exit_code == 0, result.output
     assert (run_dir / "checkpoints" / "best" / "adapter.safetensors").is_file()
-    evaluations = pd.read_csv(run_dir / "metrics.csv").query("kind == 'eval'")
-    assert evaluations["epoch"].tolist() == [1, 2]
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    evaluations = metrics.query("kind == 'eval'")
+    # numbered from 0, as the epoch rows: each evaluation sits beside the epoch it scored
+    assert evaluations["epoch"].tolist() == metrics.query("kind == 'epoch'")["epoch"].tolist() == [0, 1]
     assert evaluations["split"].unique().tolist() == (["val"] if selection == "best-on-val" else ["test"])
     label = pd.read_csv(run_dir / "results.csv")["selection"].iloc[-1]
     assert ("optimistic" in label) == (selection == "best-on-test")
     best = json.loads((run_dir / "checkpoints" / "best" / "adapter_config.json").read_text())
-    assert best["selection"] == selection and best["epoch"] in (1, 2)
+    assert best["selection"] == selection and best["epoch"] in (0, 1)
+    best_row = evaluations.loc[evaluations["top1"].idxmax()]
+    assert best["epoch"] == best_row["epoch"]
+    assert f"epoch {best_row['epoch']}: {best_row['split']} top-1" in result.output
     # the label comes from the checkpoint scored, not from the recipe evaluating it
     relabelled = runner.invoke(app, ["evaluate", str(run_dir), "--set", "eval.model_selection=last", "--output", str(tmp_path / "e1")])
     assert relabelled.exit_code == 0, relabelled.output

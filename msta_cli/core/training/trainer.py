@@ -246,12 +246,13 @@ def _select(config, validation, model, progress, world, device, metrics, on_even
             f"model selection ({selection}): no video of the {summary['split']} set could be scored "
             f"({summary['failed']} failed, e.g. {path}: {reason})"
         )
+    epoch = progress.epoch - 1  # the epoch just trained, numbered from 0 as in metrics.csv's step and epoch rows
     if metrics:
-        metrics.append(kind="eval", epoch=progress.epoch, step=progress.global_step, split=summary["split"],
+        metrics.append(kind="eval", epoch=epoch, step=progress.global_step, split=summary["split"],
                        top1=summary["top1"], top5=summary["top5"], mean_class=summary["mean_class"])
-    on_event({"event": "selection", "epoch": progress.epoch, **summary})
+    on_event({"event": "selection", "epoch": epoch, **summary})
     if progress.best_score is None or summary["top1"] > progress.best_score:
-        progress.best_score, progress.best_epoch = summary["top1"], progress.epoch
+        progress.best_score, progress.best_epoch = summary["top1"], epoch
         save("best")
 
 
