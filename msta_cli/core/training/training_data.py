@@ -34,6 +34,12 @@ def load_training_data(config: Config) -> TrainingData:
     """Read and check the training lists and the video backend before anything is written (bad input -> exit 2)."""
     resolve_backend(config.data.video_backend)
     root = Path(config.data.root)
+    if not root.is_dir():  # before "labels.csv: file not found", which does not say what to do
+        raise InputError(
+            f"data.root {root}: folder not found; write it with `msta prepare DATASET SOURCE --out {root}` "
+            f"(the synthetic world: `msta prepare synthetic {root}`), or set data.root=FOLDER (a relative path "
+            "is read from the current folder)"
+        )
     class_names = read_labels(root / config.data.train_labels)
     split = read_split(root / config.data.train_split, len(class_names))
     validation = None

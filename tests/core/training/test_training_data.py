@@ -65,3 +65,10 @@ def test_best_on_val_of_a_k_shot_protocol_needs_a_list_to_validate_on(tmp_path, 
     data = load_training_data(config)
     assert len(data.train) == len(pd.read_csv(colour_dataset / "train.csv"))  # every shot still trains
     assert not set(data.validation["path"]) & set(data.train["path"]) and len(data.validation) == 3
+
+
+def test_a_data_root_not_prepared_yet_says_how_to_prepare_it(tmp_path):
+    config = Config()
+    config.data.root = str(tmp_path / "synthetic")
+    with pytest.raises(InputError, match=rf"data.root {tmp_path / 'synthetic'}: folder not found; write it with `msta prepare DATASET SOURCE"):
+        load_training_data(config)
