@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from msta_cli.commands import launcher
 from msta_cli.commands.errors import exits_on_errors, stderr
 from msta_cli.commands.progress import TrainingReporter
 from msta_cli.commands.tables import print_whole, rich_table
@@ -49,8 +50,11 @@ def evaluate(
         "FOLDER-evaluate-<time> beside any other checkpoint folder, runs/evaluate-<time> for zero-shot)."
     ),
     settings: Optional[list[str]] = typer.Option(None, "--set", help="Recipe override key=value; repeatable."),
+    nproc: int = typer.Option(0, "--nproc", help="Start N processes with torchrun (one per GPU), each scoring its share; 0 = this process only."),
 ) -> None:
     """Evaluate adapters (or the frozen backbone) with deterministic multi-view testing."""
+    if nproc < 0:
+        raise InputError(f"--nproc {nproc}: give the number of processes to start (1 or more), or leave it out")
     config, checkpoints = _resolve(target, recipe, settings or [])
     if splits:
         known = [s.name for s in config.eval.sets]
@@ -71,6 +75,14 @@ def evaluate(
     if overridden:
         stderr.print(f"[dim]using the checkpoint's {', '.join(overridden)}, not the recipe's[/]", highlight=False, soft_wrap=True)
     device = resolve_device(config.run.device)
+    if nproc:
+        # the output folder is fixed here, so every process writes to this one
+        output = output or default_output(target, time.strftime("%Y%m%d-%H%M%S"))
+        check_output(output, "--output", folder=True)
+        arguments = [*([str(target)] if target else []), *(["--recipe", str(recipe)] if recipe else []),
+                     *(f"--split={name}" for name in splits or []), *([f"--views={views}"] if views else []),
+                     *(f"--set={setting}" for setting in settings or []), f"--output={output}"]
+        raise typer.Exit(launcher.launch(nproc, ["evaluate", *arguments]))
     world = init_distributed(device)
     try:
         default = default_output(target, time.strftime("%Y%m%d-%H%M%S"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from signal import Signals
 from typing import NoReturn, Optional
 
 import typer
@@ -12,10 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
-from torch.distributed.elastic.multiprocessing.api import SignalException
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-from torch.distributed.run import parse_args, run
 
+from msta_cli.commands import launcher
 from msta_cli.commands.errors import EXIT_BAD_INPUT, EXIT_FAILURE, exits_on_errors, stderr
 from msta_cli.commands.progress import TrainingReporter, input_line
 from msta_cli.commands.tables import print_whole, rich_table
@@ -108,37 +105,13 @@ def _launch_torchrun(config: Config, nproc: int, recipe: Path | None, overrides:
     # every process must write to the one folder named here: it replaces an output_dir given
     own = [override for override in overrides if override.partition("=")[0] != "output_dir"]
     arguments = ["--resume", str(resume), *overrides] if resume else [str(recipe), *own, f"output_dir={run_dir}"]
-    launcher = ["--standalone", f"--nproc-per-node={nproc}", "-m", "msta_cli", "train", *arguments]
-    console.print(" ".join(["torchrun", *launcher]), highlight=False)
-    code = _torchrun(launcher)
+    code = launcher.launch(nproc, ["train", *arguments])
     if code not in (0, EXIT_BAD_INPUT):  # a crash, a kill or Ctrl-C: the processes may not have said how to go on
         stderr.print(
             f"the run keeps what its last checkpoint saved; continue it with: {resume_command(run_dir, Distributed(world_size=nproc))}",
             highlight=False, soft_wrap=True,
         )
     raise typer.Exit(code)
-
-
-def _torchrun(arguments: list[str]) -> int:
-    """torchrun ARGUMENTS in this process: the exit code of rank 0 (or of the first process that failed)."""
-    try:
-        run(parse_args(arguments))
-    except ChildFailedError as error:
-        rank, first = error.get_first_failure()
-        if rank != 0 or first.exitcode < 0:
-            # Rank 0 prints its own errors; a crash elsewhere ends in the other processes'
-            # tracebacks of a lost connection, so name the process that stopped first.
-            stderr.print(f"[bold red]process {rank} stopped first[/] ({_exit_reason(first.exitcode)}); its error is above", highlight=False)
-        failure = error.failures.get(0) or first
-        return failure.exitcode if failure.exitcode > 0 else EXIT_FAILURE
-    except SignalException as signal:
-        stderr.print(f"stopped by {signal.sigval.name}", highlight=False)
-        return EXIT_FAILURE
-    return 0
-
-
-def _exit_reason(exit_code: int) -> str:
-    return f"killed by {Signals(-exit_code).name}" if exit_code < 0 else f"exit code {exit_code}"
 
 
 def _dry_run(config: Config, json_output: bool, processes: int) -> None:

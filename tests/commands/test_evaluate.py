@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
+from msta_cli.commands import launcher
 from msta_cli.core.checkpoint import save_adapter
 from msta_cli.core.config import load_config
 from msta_cli.core.model import create_model, gflops_per_view
@@ -37,10 +38,7 @@ def checkpoint(tmp_path, tiny_model):
 def test_two_processes_give_the_same_numbers_and_count_each_video_once(tmp_path, seven_video_recipe, checkpoint):
     single = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(tmp_path / "one")])
     assert single.exit_code == 0, single.output
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "msta_cli", "evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(tmp_path / "two"),
-    ]
+    command = [sys.executable, "-m", "msta_cli", "evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--output", str(tmp_path / "two"), "--nproc", "2"]
     distributed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert distributed.returncode == 0, distributed.stderr[-3000:]
     one = pd.read_csv(tmp_path / "one" / "seven_predictions.csv")
@@ -48,6 +46,22 @@ def test_two_processes_give_the_same_numbers_and_count_each_video_once(tmp_path,
     assert len(two) == 7 and two["path"].is_unique
     pd.testing.assert_frame_equal(one, two, atol=1e-4, check_exact=False)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one" / "results.csv"), pd.read_csv(tmp_path / "two" / "results.csv"))
+
+
+def test_nproc_passes_every_option_to_the_processes_and_fixes_the_output_folder(tmp_path, seven_video_recipe, checkpoint, monkeypatch):
+    launched = []
+    monkeypatch.setattr(launcher, "torchrun", lambda arguments: launched.append(arguments) or 3)
+    result = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--split", "seven", "--views", "1x1",
+                                 "--set", "eval.batch_size=2", "--nproc", "2"])
+    assert result.exit_code == 3  # the processes' exit code
+    arguments = launched[0]
+    assert arguments[:5] == ["--standalone", "--nproc-per-node=2", "-m", "msta_cli", "evaluate"]
+    output = next(argument for argument in arguments if argument.startswith("--output="))
+    assert output.startswith(f"--output={tmp_path / 'adapter-evaluate-'}")  # chosen here, once, for every process
+    assert arguments[5:-1] == [str(checkpoint), "--recipe", seven_video_recipe, "--split=seven", "--views=1x1", "--set=eval.batch_size=2"]
+    assert "--nproc" not in arguments[5:]
+    bad = runner.invoke(app, ["evaluate", str(checkpoint), "--recipe", seven_video_recipe, "--views", "2x", "--nproc", "2"])
+    assert bad.exit_code == 2 and len(launched) == 1  # input checked before any process starts
 
 
 def test_without_a_checkpoint_it_evaluates_zero_shot_clip(tmp_path, seven_video_recipe):

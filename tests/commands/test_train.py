@@ -14,7 +14,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, P
 from typer.testing import CliRunner
 
 from msta_cli.cli import app
-from msta_cli.commands import train as train_command
+from msta_cli.commands import launcher
 from msta_cli.core.data import dataset, decoding
 from msta_cli.core.training import run_directory, trainer
 from msta_cli.core.data.dataset import VideoClipDataset
@@ -380,7 +380,7 @@ def test_resume_refuses_another_process_count_and_changes_to_what_was_trained(
     assert runner.invoke(app, ["train", recipe, f"output_dir={run_dir}"]).exit_code == 0
     recorded = (run_dir / "config.yaml").read_text()
     launched = []
-    monkeypatch.setattr(train_command, "_torchrun", lambda arguments: launched.append(arguments) or 0)
+    monkeypatch.setattr(launcher, "torchrun", lambda arguments: launched.append(arguments) or 0)
 
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "--nproc", "2"])
     assert result.exit_code == 2 and not launched
@@ -402,7 +402,7 @@ def test_resume_refuses_another_process_count_and_changes_to_what_was_trained(
 
 def test_torchrun_gets_the_output_dir_once(tmp_path, colour_dataset, tiny_backbone_name, monkeypatch):
     launched = []
-    monkeypatch.setattr(train_command, "_torchrun", lambda arguments: launched.append(arguments) or 0)
+    monkeypatch.setattr(launcher, "torchrun", lambda arguments: launched.append(arguments) or 0)
     recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
     result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}", "optim.lr=0.01", "--nproc", "2"])
     assert result.exit_code == 0, result.output
@@ -434,7 +434,7 @@ def test_a_process_that_stops_the_run_is_named_with_the_command_that_continues_i
     def fail(arguments):
         raise stop
 
-    monkeypatch.setattr(train_command, "run", fail)
+    monkeypatch.setattr(launcher, "run", fail)
     recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
     result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}", "--nproc", "2"])
     assert result.exit_code == code
@@ -483,7 +483,7 @@ def test_resume_with_more_epochs_trains_a_finished_protocol_run_further(tmp_path
     ],
 )
 def test_nproc_checks_the_input_before_starting_any_process(tmp_path, colour_dataset, tiny_backbone_name, monkeypatch, arguments, message):
-    monkeypatch.setattr(train_command, "_torchrun", lambda arguments: pytest.fail("torchrun started"))
+    monkeypatch.setattr(launcher, "torchrun", lambda arguments: pytest.fail("torchrun started"))
     recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(colour_dataset, tiny_backbone_name))
     result = runner.invoke(app, ["train", recipe, f"output_dir={tmp_path / 'run'}", *arguments])
     assert result.exit_code == 2
