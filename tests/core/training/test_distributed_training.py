@@ -104,35 +104,29 @@ def test_failed_videos_weigh_the_same_in_two_processes_as_in_one(tmp_path, squar
     order = ShardedSampler(size, seed=0).shard()
     rows = {index: (f"red/missing_{position}.mp4", 0) if position in bad else next(good) for position, index in enumerate(order)}
     pd.DataFrame([rows[index] for index in range(size)], columns=["path", "label"]).to_csv(tmp_path / "train.csv", index=False)
-    sections = {"data": {"train_split": str(tmp_path / "train.csv")}, "optim": {"epochs": 1, "batch_size": 4}}
+    _assert_two_processes_train_as_one(tmp_path, square_dataset, tiny_backbone_name, logged_steps=[1, 3])
 
+
+def _assert_two_processes_train_as_one(tmp_path, dataset, backbone, logged_steps: list[int]) -> None:
+    """One epoch of tmp_path/train.csv in steps of 4: 2 processes with micro-batches of 1 against
+    one process, step for step and weight for weight (float error: 2e-5)."""
+    sections = {"data": {"train_split": str(tmp_path / "train.csv")}, "optim": {"epochs": 1, "batch_size": 4}}
     two = tmp_path / "two"
-    config = _config(tmp_path, square_dataset, tiny_backbone_name, **sections)
+    config = _config(tmp_path, dataset, backbone, **sections)
     config.optim.micro_batch_size = 1
     assert _train_two_processes(tmp_path, config, two) == [0, 0]
     one = tmp_path / "one"
-    _train_one_process(_config(tmp_path, square_dataset, tiny_backbone_name, **sections), one)
-
-    assert _steps(two)["step"].tolist() == _steps(one)["step"].tolist() == [1, 3]
+    _train_one_process(_config(tmp_path, dataset, backbone, **sections), one)
+    assert _steps(two)["step"].tolist() == _steps(one)["step"].tolist() == logged_steps
     pd.testing.assert_frame_equal(_steps(two), _steps(one), rtol=1e-5)
-    assert _largest_difference(_adapters(two), _adapters(one)) < 2e-4  # float error: 2e-5
+    assert _largest_difference(_adapters(two), _adapters(one)) < 2e-4
 
 
 def test_a_training_list_that_two_processes_do_not_divide_trains_as_in_one(tmp_path, square_dataset, tiny_backbone_name):
     """17 videos over 2 processes: the second's ninth slot is padding. Read, it repeated a video
     at full weight, and two processes trained other weights than one."""
-    rows = pd.read_csv(square_dataset / "train.csv").iloc[:17]
-    rows.to_csv(tmp_path / "train.csv", index=False)
-    sections = {"data": {"train_split": str(tmp_path / "train.csv")}, "optim": {"epochs": 1, "batch_size": 4}}
-    two = tmp_path / "two"
-    config = _config(tmp_path, square_dataset, tiny_backbone_name, **sections)
-    config.optim.micro_batch_size = 1
-    assert _train_two_processes(tmp_path, config, two) == [0, 0]
-    one = tmp_path / "one"
-    _train_one_process(_config(tmp_path, square_dataset, tiny_backbone_name, **sections), one)
-    assert _steps(two)["step"].tolist() == _steps(one)["step"].tolist() == [1, 2, 3, 4, 5]
-    pd.testing.assert_frame_equal(_steps(two), _steps(one), rtol=1e-5)
-    assert _largest_difference(_adapters(two), _adapters(one)) < 2e-4
+    pd.read_csv(square_dataset / "train.csv").iloc[:17].to_csv(tmp_path / "train.csv", index=False)
+    _assert_two_processes_train_as_one(tmp_path, square_dataset, tiny_backbone_name, logged_steps=[1, 2, 3, 4, 5])
 
 
 def test_a_short_last_step_is_the_mean_over_its_clips(tmp_path, square_dataset, tiny_backbone_name, monkeypatch):
