@@ -23,5 +23,5 @@ def test_autocast_only_below_fp32():
 
 
 def test_a_missing_optional_package_names_the_extra_to_install():
-    with pytest.raises(MstaError, match=r"ONNX export needs the Python package 'onnx_not_here', .*pip install 'msta\[onnx\]'"):
+    with pytest.raises(MstaError, match=r"ONNX export needs the Python package 'onnx_not_here', .*pip install -e '\.\[onnx\]'"):
         require("onnx_not_here.sub", "onnx", "ONNX export")
