@@ -1,22 +1,31 @@
 """Clips per second delivered to the model: msta's loader vs a ViFi-CLIP-style loader.
 
 Both read the same generated videos with the same number of workers, sample 8 frames per
-clip (TSN segments) and produce normalised float (B, 8, 3, 224, 224) training clips. Each
-loader runs as its trainer runs it: msta's keeps its workers from one pass (epoch) to the
-next, ViFi-CLIP's starts them afresh.
+clip (TSN segments) and deliver normalised float (B, 8, 3, 224, 224) training clips to the
+training device: the "to the model" row is the comparison the 3x target is about. Each loader
+runs as its trainer runs it: msta's keeps its workers from one pass (epoch) to the next,
+ViFi-CLIP's starts them afresh.
 
 msta: decode only the sampled frames and what they reference, shrunk on decode to short side
 256 at most (these 240p videos keep their size), uint8 batches out of the workers, then
-TrainTransform on the training device (CPU when there is no GPU).
+TrainTransform on the training device (CPU when there is no GPU). Two diagnostic rows stop
+before the augmentation: the uint8 clips copied to the training device (what the decoding side
+delivers), with the workers kept and started afresh each pass.
 
 ViFi-CLIP style (its mmaction pipeline): read the whole file into memory, open it with
 decord from bytes, fetch frames one at a time, then resize and crop (OpenCV), flip, jitter
 and grayscale (torchvision on PIL images) and normalise each frame on the CPU inside the
 workers. Needs the bench extra: pip install -e ".[bench]" (OpenCV, as mmcv uses).
 
+Timing: CUDA is initialised and every loader makes one untimed pass first (worker start-up,
+kernel loading, the page cache); then the loaders take turns for --rounds passes, starting
+each round with the next loader, and each row reports the median over rounds of its rate
+divided by the baseline's in the same round, with the lowest and highest.
+
 "main process waiting" is the share of a pass the consuming loop spent waiting for batches:
 high, the workers limit the rate; near 0, the main process does (the DataLoader's plumbing and,
-in the augmented rows, queueing the transform's kernels).
+in the augmented rows, the transform). On a CPU the main process runs the transform with the
+cores the workers leave (at least one thread).
 
 Run from the repository root:  python -m bench.loader_throughput [--videos 64 --clips 512 --workers 2 --backends pyav decord]
 """
@@ -163,14 +172,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="passes per loader")
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes per loader, after an untimed one")
     # A pass is an epoch. ViFi-CLIP's loader starts its workers afresh every epoch; msta's
-    # training loader keeps them (persistent_workers): its first pass pays their start-up, as
-    # a run's first epoch does, and the median over rounds is a later epoch's rate. The
-    # "workers started afresh" row is msta without that. Start-up (fork, first batch) weighs
-    # most in short epochs: 102 clips in a 2-shot HMDB51 epoch (--clips 104), 416 in a
-    # base-to-novel one, 240,000 in Kinetics'. Passes of 512 clips (each video drawn 8 times)
-    # are the default.
+    # training loader keeps them (persistent_workers): the untimed first pass pays their
+    # start-up, as a run's first epoch does, so the rounds measure later epochs. The "workers
+    # started afresh" row is msta without that. Start-up (fork, first batch) weighs most in
+    # short epochs: 102 clips in a 2-shot HMDB51 epoch (--clips 104), 416 in a base-to-novel
+    # one, 240,000 in Kinetics'. Passes of 512 clips (each video drawn 8 times) are the default.
     parser.add_argument("--clips", type=int, default=512, help="clips per pass, drawn from the videos")
     parser.add_argument(
         "--backends", nargs="+", default=["pyav"], choices=["pyav", "decord"],
@@ -185,6 +193,9 @@ def main() -> None:
     args = parser.parse_args()
     encoder, suffix = CODECS[args.codec]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":  # the transform shares the cores with the workers, as a CPU trainer's would
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.workers))
+    load_before = os.getloadavg()[0]
     torch.manual_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,8 +210,12 @@ def main() -> None:
         def augmented(batch):
             return transform(batch.videos.to(device, non_blocking=True), batch.sizes)
 
+        def on_device(batch):
+            return batch.videos.to(device, non_blocking=True)
+
         vifi_dataset = ViFiStyleDataset([root / name for name in names])
-        passes = {"ViFi-CLIP style (decode + CPU augmentation in workers)": (
+        baseline = "ViFi-CLIP style (decode + CPU augmentation in workers), to the model"
+        passes = {baseline: (
             DataLoader(vifi_dataset, batch_size=args.batch_size, num_workers=args.workers,
                        sampler=RandomSampler(vifi_dataset, num_samples=args.clips),
                        pin_memory=device.type == "cuda"),
@@ -213,37 +228,45 @@ def main() -> None:
             sampler = RandomSampler(dataset, num_samples=args.clips)
             loader = make_loader(dataset, args.batch_size, args.workers, sampler, persistent_workers=True)
             afresh = make_loader(dataset, args.batch_size, args.workers, sampler)
-            passes[f"msta ({backend}), uint8 clips out of the loader (before augmentation)"] = (loader, lambda b: b.videos)
-            passes[f"msta ({backend}), loader + TrainTransform on {device}"] = (loader, augmented)
-            passes[f"msta ({backend}), uint8 clips, workers started afresh each pass"] = (afresh, lambda b: b.videos)
-        # The loaders take turns, round after round, so a slow spell of a shared machine hits
-        # all of them; the table reports each one's median.
+            passes[f"msta ({backend}), loader + TrainTransform on {device}, to the model"] = (loader, augmented)
+            passes[f"msta ({backend}), uint8 clips on {device}, before augmentation"] = (loader, on_device)
+            passes[f"msta ({backend}), uint8 clips on {device}, workers started afresh each pass"] = (afresh, on_device)
+        if device.type == "cuda":
+            torch.zeros(1, device=device)  # CUDA's start-up, outside every timed pass
+        for loader, to_model in passes.values():
+            clips_per_second(loader, to_model)  # untimed: worker start-up, first kernels, page cache
         rates: dict[str, list[float]] = {name: [] for name in passes}
         waits: dict[str, list[float]] = {name: [] for name in passes}
         failures = dict.fromkeys(passes, 0)
+        names_in_turn = list(passes)
         for round_index in range(args.rounds):
             for dataset in datasets:
-                dataset.set_epoch(round_index)  # fresh frame positions each round, as in training
-            for name, (loader, to_model) in passes.items():
+                dataset.set_epoch(round_index + 1)  # fresh frame positions each round, as in training
+            # each round starts with the next loader, so no loader always runs first (or after the same one)
+            shift = round_index % len(names_in_turn)
+            for name in names_in_turn[shift:] + names_in_turn[:shift]:
+                loader, to_model = passes[name]
                 rate, clips, failed, waited = clips_per_second(loader, to_model)
                 rates[name].append(rate)
                 waits[name].append(waited)
                 failures[name] += failed
-        medians = {name: statistics.median(values) for name, values in rates.items()}
 
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} on "
-          f"{torch.cuda.get_device_name() if device.type == 'cuda' else device}")
+          f"{torch.cuda.get_device_name() if device.type == 'cuda' else device}; main process "
+          f"{torch.get_num_threads()} thread(s); load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"{args.videos} videos 320x240 x {args.frames} frames ({args.codec}{suffix}, keyframe every "
           f"{args.keyframe_interval}), {clips} clips of {FRAMES}x{SIZE}x{SIZE}, batch "
           f"{args.batch_size}, {args.workers} workers")
-    print(f"median of {args.rounds} rounds, loaders taking turns")
+    print(f"{args.rounds} timed rounds after one untimed pass per loader; ratios paired by round: median (lowest-highest)")
     # a clip that fails to decode is not delivered, and its rate would not compare
     print("| loader | clips/s | vs ViFi-CLIP style | main process waiting | clips failed |\n|---|---|---|---|---|")
-    baseline = next(iter(medians.values()))
-    for name, rate in medians.items():
-        waiting = statistics.median(waits[name])
-        print(f"| {name} | {rate:.1f} | {rate / baseline:.2f}x | {waiting:.0%} | {failures[name]} |")
+    for name, values in rates.items():
+        ratios = [rate / base for rate, base in zip(values, rates[baseline])]
+        spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+        print(f"| {name} | {statistics.median(values):.1f} | {statistics.median(ratios):.2f}x{spread} | "
+              f"{statistics.median(waits[name]):.0%} | {failures[name]} |")
+
 
 if __name__ == "__main__":
     main()
