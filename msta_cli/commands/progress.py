@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from msta_cli.core.backbone import Preprocessing
@@ -42,6 +43,8 @@ class TrainingReporter:
             self._stop()
             model = " ".join(part for part in (event["method"], event["run"]) if part)
             self.console.print(f"evaluating {model} on {event['split']}")
+        elif kind == "note":
+            self.console.print(f"[yellow]{escape(event['text'])}[/]", soft_wrap=True, highlight=False)
         elif kind == "failed_videos":
             self._failed_videos(event)
         elif kind == "epoch" and event["unreadable"] > self.unreadable:

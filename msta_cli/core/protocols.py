@@ -157,6 +157,8 @@ def run_protocol(
             rows += pd.read_csv(run.directory / RESULTS, keep_default_na=False).to_dict("records")
             continue
         on_event({"event": "run", "label": run.label or config.name})
+        for note in run.data.notes:
+            on_event({"event": "note", "text": note})
         try:
             outcome = train_run(run.config, run.directory, run.data, world, device, step == CONTINUE, on_event)
         except Interrupted as stop:  # the whole protocol resumes from its top folder, not a run's own

@@ -558,3 +558,12 @@ def test_a_resume_reuses_the_zero_shot_rows_scored_with_the_same_inputs(tmp_path
     other_views = runner.invoke(app, ["train", "--resume", str(run_dir), "eval.views=1x1"])
     assert other_views.exit_code == 0 and "evaluating zero-shot" in other_views.output, other_views.output
     assert pd.read_csv(run_dir / "results.csv").query("method == 'zero-shot'")["views"].tolist() == ["1x1"]
+
+
+def test_a_video_listed_under_two_classes_is_shown_at_the_start_of_the_run(tmp_path, colour_dataset, tiny_backbone_name):
+    rows = pd.read_csv(colour_dataset / "train.csv")
+    pd.concat([rows, rows.iloc[[0]].assign(label=2)]).to_csv(tmp_path / "train.csv", index=False)
+    recipe = tiny_recipe(colour_dataset, tiny_backbone_name, data={"train_split": str(tmp_path / "train.csv")}, optim={"epochs": 1})
+    result = runner.invoke(app, ["train", write_recipe(tmp_path / "r.yaml", recipe), f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path / 'train.csv'}: 1 video(s) listed under more than one class ({rows['path'].iloc[0]})" in " ".join(result.stderr.split())

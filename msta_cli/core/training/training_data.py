@@ -6,7 +6,7 @@ nothing behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ class TrainingData:
     train: pd.DataFrame
     validation: pd.DataFrame | None
     video_root: Path
+    notes: list[str] = field(default_factory=list)  # what a user should know about the lists, shown at the run's start
 
 
 def load_training_data(config: Config) -> TrainingData:
@@ -42,6 +43,7 @@ def load_training_data(config: Config) -> TrainingData:
         )
     class_names = read_labels(root / config.data.train_labels)
     split = read_split(root / config.data.train_split, len(class_names))
+    notes = _label_conflicts(split, root / config.data.train_split)
     validation = None
     evaluation = config.eval
     check_model_selection(config)
@@ -53,7 +55,19 @@ def load_training_data(config: Config) -> TrainingData:
             )
         else:
             split, validation = hold_out(split, evaluation.val_fraction, config.seed)
-    return TrainingData(class_names, split, validation, video_root(root))
+    return TrainingData(class_names, split, validation, video_root(root), notes)
+
+
+def _label_conflicts(split: pd.DataFrame, path: Path) -> list[str]:
+    """A training list may repeat a video to weight it, but one video under two classes is
+    almost always a mistake; it is not refused, since some published lists (Kinetics') hold a
+    few such videos, but it is shown."""
+    labels = split.groupby("path")["label"].nunique()
+    conflicting = labels[labels > 1].index.tolist()
+    if not conflicting:
+        return []
+    examples = ", ".join(conflicting[:3]) + (f" and {len(conflicting) - 3} more" if len(conflicting) > 3 else "")
+    return [f"{path}: {len(conflicting)} video(s) listed under more than one class ({examples}); each row trains as listed"]
 
 
 def check_model_selection(config: Config) -> None:

@@ -72,3 +72,17 @@ def test_a_data_root_not_prepared_yet_says_how_to_prepare_it(tmp_path):
     config.data.root = str(tmp_path / "synthetic")
     with pytest.raises(InputError, match=rf"data.root {tmp_path / 'synthetic'}: folder not found; write it with `msta prepare DATASET SOURCE"):
         load_training_data(config)
+
+
+def test_a_video_listed_under_two_classes_is_noted_not_refused(tmp_path, colour_dataset):
+    rows = pd.read_csv(colour_dataset / "train.csv")
+    conflicting = pd.concat([rows, rows.iloc[[0, 1]].assign(label=2)])  # two videos of class 0 again, as class 2
+    conflicting.to_csv(tmp_path / "train.csv", index=False)
+    config = Config()
+    config.data.root, config.data.train_split, config.data.train_labels = str(colour_dataset), str(tmp_path / "train.csv"), "labels.csv"
+    data = load_training_data(config)
+    assert len(data.train) == len(rows) + 2  # each row trains as listed
+    assert data.notes == [f"{tmp_path / 'train.csv'}: 2 video(s) listed under more than one class "
+                          f"({', '.join(sorted(rows['path'].iloc[[0, 1]]))}); each row trains as listed"]
+    config.data.train_split = "train.csv"
+    assert load_training_data(config).notes == []  # a plain list, or one repeating a video under its own class
